@@ -1,0 +1,106 @@
+//! The DB-API layer: [`Driver`] opens [`Connection`]s.
+//!
+//! Both traits are small and synchronous; every method of a real driver may
+//! block on I/O unless its doc says otherwise. The pool calls them from the
+//! caller's thread, never while holding its own lock.
+
+use std::sync::Arc;
+
+use crate::{ConnId, Dialect, Result, Row, Value};
+
+/// Opens connections to one database.
+///
+/// A driver is shared by every thread of a pool, so it is `Send + Sync`;
+/// `connect` may be called concurrently.
+pub trait Driver: Send + Sync + 'static {
+    /// The connection type this driver opens.
+    type Connection: Connection;
+
+    /// Opens a new connection. May block (network, file system).
+    ///
+    /// An error here means no connection exists: nothing needs closing.
+    fn connect(&self) -> Result<Self::Connection>;
+
+    /// The dialect that classifies this driver's errors. Cheap; must not
+    /// block.
+    fn dialect(&self) -> Arc<dyn Dialect>;
+}
+
+/// One open connection to the database.
+///
+/// # Contract
+///
+/// - `id` is stable for the connection's life and unique within its driver.
+/// - Statements run in autocommit mode unless `begin` opened a transaction;
+///   `in_transaction` reports whether one is open. After a failed `commit`,
+///   `in_transaction` reports what the driver knows: a transaction the
+///   server rolled back (or a dead connection) is no longer open; a commit
+///   refused with the transaction still open (SQLite's `SQLITE_BUSY`) leaves
+///   it open, and the caller must roll back.
+/// - Once an operation failed with a disconnect, the connection is dead:
+///   every later operation but `close` fails with a disconnect too.
+/// - `close` releases the connection. Closing twice is a no-op returning
+///   `Ok(())`; every other operation after `close` fails with
+///   [`ErrorKind::Closed`](crate::ErrorKind::Closed).
+pub trait Connection: Send + 'static {
+    /// The connection's stable id. Must not block.
+    fn id(&self) -> ConnId;
+
+    /// Runs a statement that returns no rows; returns the number of rows it
+    /// changed. May block.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Runs a statement and collects its rows. May block.
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+
+    /// Opens a transaction. Fails if one is already open. May block.
+    fn begin(&mut self) -> Result<()>;
+
+    /// Commits the open transaction. May block.
+    fn commit(&mut self) -> Result<()>;
+
+    /// Rolls back the open transaction; a no-op when none is open. May
+    /// block.
+    fn rollback(&mut self) -> Result<()>;
+
+    /// Checks that the connection is alive with a round trip (the dialect's
+    /// `ping_sql` or the driver's native ping). May block.
+    fn ping(&mut self) -> Result<()>;
+
+    /// Whether a transaction is open. Answers from local state; must not
+    /// block.
+    fn in_transaction(&self) -> bool;
+
+    /// Closes the connection. Idempotent. May block.
+    fn close(&mut self) -> Result<()>;
+}
+
+impl<C: Connection + ?Sized> Connection for Box<C> {
+    fn id(&self) -> ConnId {
+        (**self).id()
+    }
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        (**self).execute(sql, params)
+    }
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        (**self).query(sql, params)
+    }
+    fn begin(&mut self) -> Result<()> {
+        (**self).begin()
+    }
+    fn commit(&mut self) -> Result<()> {
+        (**self).commit()
+    }
+    fn rollback(&mut self) -> Result<()> {
+        (**self).rollback()
+    }
+    fn ping(&mut self) -> Result<()> {
+        (**self).ping()
+    }
+    fn in_transaction(&self) -> bool {
+        (**self).in_transaction()
+    }
+    fn close(&mut self) -> Result<()> {
+        (**self).close()
+    }
+}

@@ -1,0 +1,20 @@
+//! dbfault: make database connections fail on purpose, and check that the
+//! pool answers the way SQLAlchemy's does.
+//!
+//! See README.md for the overview and ARCHITECTURE.md for the code map.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod clock;
+mod dialect;
+mod driver;
+mod error;
+mod journal;
+mod value;
+
+pub use clock::Clock;
+pub use dialect::Dialect;
+pub use driver::{Connection, Driver};
+pub use error::{Error, ErrorClass, ErrorKind, Result};
+pub use journal::{Event, EventKind, Journal, render_timeline};
+pub use value::{ColumnIndex, ConnId, Row, Value};
