@@ -16,7 +16,10 @@ pub struct Clock {
 #[derive(Debug, Clone)]
 enum Source {
     System,
-    Manual { base: Instant, offset: Arc<Mutex<Duration>> },
+    Manual {
+        base: Instant,
+        offset: Arc<Mutex<Duration>>,
+    },
     #[cfg(feature = "tokio")]
     Tokio,
 }
@@ -24,7 +27,9 @@ enum Source {
 impl Clock {
     /// The system's monotonic clock.
     pub fn system() -> Self {
-        Clock { source: Source::System }
+        Clock {
+            source: Source::System,
+        }
     }
 
     /// A clock that stands still until [`advance`](Clock::advance) moves it.
@@ -40,7 +45,9 @@ impl Clock {
     /// tokio's clock: virtual under a paused runtime (`start_paused`).
     #[cfg(feature = "tokio")]
     pub fn tokio() -> Self {
-        Clock { source: Source::Tokio }
+        Clock {
+            source: Source::Tokio,
+        }
     }
 
     /// The current instant.

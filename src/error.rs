@@ -211,6 +211,18 @@ impl Error {
         self
     }
 
+    /// Prefixes the message with `context` (where the error happened),
+    /// keeping kind, class, code and source.
+    #[must_use]
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.inner.message = if self.inner.message.is_empty() {
+            context.to_string()
+        } else {
+            format!("{context}: {}", self.inner.message)
+        };
+        self
+    }
+
     /// Classifies the error with `dialect` unless it already has a class.
     #[must_use]
     pub fn classified_by(mut self, dialect: &dyn crate::Dialect) -> Self {

@@ -11,8 +11,8 @@ use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, lock};
 use crate::ConnId;
+use crate::clock::{Clock, lock};
 
 /// What happened, one variant per event of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -195,7 +195,13 @@ impl Journal {
         let detail = detail.into();
         let mut events = lock(&self.inner.events);
         let seq = events.len() as u64 + 1;
-        events.push(Event { seq, at, conn, kind, detail });
+        events.push(Event {
+            seq,
+            at,
+            conn,
+            kind,
+            detail,
+        });
         seq
     }
 

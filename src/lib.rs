@@ -10,6 +10,7 @@ mod dialect;
 mod driver;
 mod error;
 mod journal;
+mod script;
 mod value;
 
 pub use clock::Clock;
@@ -17,4 +18,7 @@ pub use dialect::Dialect;
 pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use journal::{Event, EventKind, Journal, render_timeline};
+pub use script::{Statement, run_script, split_statements};
 pub use value::{ColumnIndex, ConnId, Row, Value};
+mod fault;
+pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};

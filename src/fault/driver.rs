@@ -1,0 +1,376 @@
+//! `FaultyDriver<D>`: any driver, with faults on demand.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::faults::{Faults, Fired, Kill, Shared};
+use super::rule::{Action, Op};
+use crate::clock::lock;
+use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, Row, Value};
+
+/// Wraps a [`Driver`] so that a test can make its operations fail.
+///
+/// With no rule armed and no server-wide fault, every call goes straight
+/// to the inner driver after one atomic load.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use dbfault::{Connection, Driver, FaultyDriver, Op, Rule, SqliteDriver};
+///
+/// let driver = FaultyDriver::new(SqliteDriver::memory("faulty-doc").unwrap());
+/// let faults = driver.faults();
+/// let guard = faults.arm(Rule::on(Op::Commit).nth(1).disconnect()).unwrap();
+///
+/// let mut conn = driver.connect().unwrap();
+/// conn.begin().unwrap();
+/// let err = conn.commit().unwrap_err();
+/// assert!(err.is_disconnect() && err.is_injected());
+/// assert_eq!(guard.hits(), 1);
+/// # }
+/// ```
+pub struct FaultyDriver<D> {
+    inner: D,
+    shared: Arc<Shared>,
+    dialect: Arc<dyn Dialect>,
+}
+
+impl<D: Driver> FaultyDriver<D> {
+    /// Wraps `inner` with no rule armed, seed 0, the system clock and no
+    /// journal.
+    pub fn new(inner: D) -> Self {
+        let dialect = inner.dialect();
+        FaultyDriver {
+            inner,
+            shared: Arc::new(Shared::new()),
+            dialect,
+        }
+    }
+}
+
+impl<D> FaultyDriver<D> {
+    /// Writes every fired fault to `journal`, and takes the journal's
+    /// clock for delays and `after` filters.
+    #[must_use]
+    pub fn with_journal(self, journal: Journal) -> Self {
+        self.shared.set_journal(journal);
+        self
+    }
+
+    /// Uses `clock` for delays and `after` filters. A manual clock turns a
+    /// `delay` into an instant advance of that clock.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        self.shared.set_clock(clock);
+        self
+    }
+
+    /// The handle to arm rules and cause server-wide faults.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The wrapped driver.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+}
+
+impl<D: fmt::Debug> fmt::Debug for FaultyDriver<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyDriver")
+            .field("inner", &self.inner)
+            .field("faults", &self.faults())
+            .finish()
+    }
+}
+
+/// Builds the disconnect error the fault layer injects: kind `Closed`, the
+/// inner dialect's disconnect code, so that dialect classifies it as a
+/// disconnect.
+pub(crate) fn injected_disconnect(dialect: &dyn Dialect, what: impl fmt::Display) -> Error {
+    let err = Error::closed(format!("{what}")).injected();
+    match dialect.disconnect_code() {
+        Some(code) => err.with_code(code),
+        None => err,
+    }
+}
+
+/// The error of an `Action::Error`.
+pub(crate) fn injected_error(action: &Action) -> Option<Error> {
+    match action {
+        Action::Error { class, code, message } => Some(
+            Error::driver(code.clone(), message.clone())
+                .with_class(*class)
+                .injected(),
+        ),
+        _ => None,
+    }
+}
+
+impl<D: Driver> Driver for FaultyDriver<D> {
+    type Connection = FaultyConnection<D::Connection>;
+
+    fn connect(&self) -> Result<Self::Connection> {
+        if self.shared.in_outage() {
+            return Err(injected_disconnect(
+                &*self.dialect,
+                "connection refused: server is down",
+            ));
+        }
+        let fired = if self.shared.any_armed() {
+            self.shared.decide(Op::Connect, "", None)
+        } else {
+            None
+        };
+        let mut drop_after = false;
+        if let Some(Fired { rule, action }) = fired {
+            if let Some(err) = injected_error(&action) {
+                return Err(err);
+            }
+            match action {
+                Action::Disconnect => {
+                    return Err(injected_disconnect(
+                        &*self.dialect,
+                        "connection refused (injected)",
+                    ));
+                }
+                Action::DisconnectAfterApply => drop_after = true,
+                Action::Delay(d) => self.shared.sleep(d),
+                Action::Hang => self.shared.wait_disarmed(rule),
+                Action::Error { .. } => unreachable!("handled above"),
+            }
+        }
+        let mut inner = self.inner.connect()?;
+        if drop_after {
+            let _ = inner.close();
+            return Err(injected_disconnect(
+                &*self.dialect,
+                "connection dropped right after connect (injected)",
+            ));
+        }
+        Ok(FaultyConnection::register(inner, &self.shared, &self.dialect))
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        Arc::clone(&self.dialect)
+    }
+}
+
+/// A connection of a [`FaultyDriver`].
+pub struct FaultyConnection<C> {
+    id: ConnId,
+    /// Closed by its owner (not killed).
+    closed: bool,
+    cell: Arc<Cell<C>>,
+    shared: Arc<Shared>,
+    dialect: Arc<dyn Dialect>,
+}
+
+/// The part of a connection the server side can reach: its death flag and
+/// the inner connection.
+struct Cell<C> {
+    dead: AtomicBool,
+    inner: Mutex<Option<C>>,
+}
+
+impl<C: Connection> Kill for Cell<C> {
+    fn kill(&self) {
+        self.dead.store(true, Ordering::Release);
+        // An operation in flight holds the lock; it closes the inner
+        // connection itself when it sees the flag.
+        if let Ok(mut inner) = self.inner.try_lock() {
+            if let Some(mut conn) = inner.take() {
+                let _ = conn.close();
+            }
+        }
+    }
+}
+
+impl<C> fmt::Debug for FaultyConnection<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyConnection")
+            .field("id", &self.id)
+            .field("dead", &self.cell.dead.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<C: Connection> FaultyConnection<C> {
+    pub(crate) fn register(inner: C, shared: &Arc<Shared>, dialect: &Arc<dyn Dialect>) -> Self {
+        let id = inner.id();
+        let cell = Arc::new(Cell {
+            dead: AtomicBool::new(false),
+            inner: Mutex::new(Some(inner)),
+        });
+        let weak: Weak<dyn Kill> = Arc::downgrade(&(Arc::clone(&cell) as Arc<dyn Kill>));
+        shared.register(id, weak);
+        FaultyConnection {
+            id,
+            closed: false,
+            cell,
+            shared: Arc::clone(shared),
+            dialect: Arc::clone(dialect),
+        }
+    }
+
+    /// Whether the fault layer killed this connection (a connection its
+    /// owner closed is not dead).
+    pub fn is_dead(&self) -> bool {
+        self.cell.dead.load(Ordering::Acquire)
+    }
+
+    fn dead_error(&self, op: Op) -> Error {
+        injected_disconnect(
+            &*self.dialect,
+            format_args!("{op} on {}: the connection was killed", self.id),
+        )
+    }
+
+    /// Kills the connection from its own thread: the inner connection is
+    /// closed now, so the server rolls back its open transaction.
+    fn kill_now(&self) {
+        self.shared.unregister(self.id);
+        self.cell.kill();
+    }
+
+    /// Runs `f` on the inner connection unless it is dead.
+    fn call<T>(&self, op: Op, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+        let mut inner = lock(&self.cell.inner);
+        if self.is_dead() {
+            // Killed while another call held the lock: close now.
+            if let Some(mut conn) = inner.take() {
+                let _ = conn.close();
+            }
+            return Err(self.dead_error(op));
+        }
+        match inner.as_mut() {
+            Some(conn) => f(conn),
+            None => Err(self.dead_error(op)),
+        }
+    }
+
+    /// Consults the rules for `op`.
+    fn fired(&self, op: Op, sql: &str) -> Option<Fired> {
+        if self.shared.any_armed() {
+            self.shared.decide(op, sql, Some(self.id))
+        } else {
+            None
+        }
+    }
+
+    /// One operation through the fault layer.
+    fn run<T>(&self, op: Op, sql: &str, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+        if self.closed {
+            return Err(Error::closed(format!(
+                "{op} on {}: the connection is closed",
+                self.id
+            )));
+        }
+        if self.is_dead() {
+            return Err(self.dead_error(op));
+        }
+        let Some(Fired { rule, action }) = self.fired(op, sql) else {
+            return self.call(op, f);
+        };
+        if let Some(err) = injected_error(&action) {
+            return Err(err);
+        }
+        match action {
+            Action::Disconnect => {
+                self.kill_now();
+                Err(injected_disconnect(
+                    &*self.dialect,
+                    format_args!("{op} on {}: server closed the connection (injected)", self.id),
+                ))
+            }
+            Action::DisconnectAfterApply => {
+                let _applied = self.call(op, f);
+                self.kill_now();
+                Err(injected_disconnect(
+                    &*self.dialect,
+                    format_args!(
+                        "{op} on {}: connection lost after the server applied it (injected)",
+                        self.id
+                    ),
+                ))
+            }
+            Action::Delay(d) => {
+                self.shared.sleep(d);
+                self.call(op, f)
+            }
+            Action::Hang => {
+                self.shared.wait_disarmed(rule);
+                self.call(op, f)
+            }
+            Action::Error { .. } => unreachable!("handled above"),
+        }
+    }
+}
+
+impl<C: Connection> Connection for FaultyConnection<C> {
+    fn id(&self) -> ConnId {
+        self.id
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.run(Op::Execute, sql, |c| c.execute(sql, params))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.run(Op::Query, sql, |c| c.query(sql, params))
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.run(Op::Begin, Op::Begin.implied_sql(), C::begin)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.run(Op::Commit, Op::Commit.implied_sql(), C::commit)
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.run(Op::Rollback, Op::Rollback.implied_sql(), C::rollback)
+    }
+
+    fn ping(&mut self) -> Result<()> {
+        let dialect = Arc::clone(&self.dialect);
+        self.run(Op::Ping, dialect.ping_sql(), C::ping)
+    }
+
+    /// A killed connection is never in a transaction: the server rolled it
+    /// back when the connection died.
+    fn in_transaction(&self) -> bool {
+        if self.closed || self.is_dead() {
+            return false;
+        }
+        lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction)
+    }
+
+    /// Closes the inner connection, whatever a `close` rule does to the
+    /// result. Closing a killed connection succeeds.
+    fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = if self.is_dead() {
+            Ok(())
+        } else {
+            self.run(Op::Close, "", C::close)
+        };
+        self.closed = true;
+        self.shared.unregister(self.id);
+        if let Some(mut conn) = lock(&self.cell.inner).take() {
+            let _ = conn.close();
+        }
+        result
+    }
+}
+
+impl<C> Drop for FaultyConnection<C> {
+    fn drop(&mut self) {
+        self.shared.unregister(self.id);
+    }
+}

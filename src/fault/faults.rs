@@ -1,0 +1,523 @@
+//! The test's handle on the fault layer: armed rules, server-wide faults,
+//! and the shared state every faulty connection consults.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+use super::plan::FaultPlan;
+use super::rule::{Action, Op, Rule};
+use crate::clock::lock;
+use crate::{Clock, ConnId, Error, EventKind, Journal, Result};
+
+/// The handle a test uses to make faults happen. Cloning shares it.
+///
+/// Obtained from [`FaultyDriver::faults`](crate::FaultyDriver::faults).
+/// Rules are consulted in the order they were armed; the first that fires
+/// decides what happens to the call, and later rules do not see it.
+#[derive(Clone)]
+pub struct Faults {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.shared.state);
+        f.debug_struct("Faults")
+            .field(
+                "rules",
+                &state.rules.iter().map(|r| r.rule.to_string()).collect::<Vec<_>>(),
+            )
+            .field("outage", &self.shared.outage.load(Ordering::Relaxed))
+            .field("seed", &state.seed)
+            .finish()
+    }
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a rule is disarmed or fires.
+    changed: Condvar,
+    #[cfg(feature = "tokio")]
+    pub(crate) notify: tokio::sync::Notify,
+    /// Number of armed rules: the no-rule fast path reads only this.
+    armed: AtomicUsize,
+    outage: AtomicBool,
+    /// Live connections, so `kill`, `restart` and `outage` can close them.
+    live: Mutex<HashMap<ConnId, Weak<dyn Kill>>>,
+}
+
+struct State {
+    rules: Vec<Armed>,
+    next_rule: u64,
+    seed: u64,
+    rng: SplitMix64,
+    journal: Option<Journal>,
+    clock: Clock,
+}
+
+struct Armed {
+    id: u64,
+    rule: Rule,
+    regex: Option<Regex>,
+    calls: u64,
+    hits: Arc<AtomicU64>,
+    armed_at: Instant,
+}
+
+/// A rule that fired on a call: what the connection must do.
+#[derive(Debug)]
+pub(crate) struct Fired {
+    pub(crate) rule: u64,
+    pub(crate) action: Action,
+}
+
+/// A live connection the server side can kill.
+pub(crate) trait Kill: Send + Sync {
+    /// Marks the connection dead and closes its inner connection if no
+    /// operation is in flight (otherwise the operation's end closes it).
+    fn kill(&self);
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared {
+            state: Mutex::new(State {
+                rules: Vec::new(),
+                next_rule: 1,
+                seed: 0,
+                rng: SplitMix64(0),
+                journal: None,
+                clock: Clock::system(),
+            }),
+            changed: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            notify: tokio::sync::Notify::new(),
+            armed: AtomicUsize::new(0),
+            outage: AtomicBool::new(false),
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn set_journal(&self, journal: Journal) {
+        let mut state = lock(&self.state);
+        state.clock = journal.clock().clone();
+        state.journal = Some(journal);
+    }
+
+    pub(crate) fn set_clock(&self, clock: Clock) {
+        lock(&self.state).clock = clock;
+    }
+
+    pub(crate) fn clock(&self) -> Clock {
+        lock(&self.state).clock.clone()
+    }
+
+    /// Whether any rule is armed; the fast path of every operation.
+    #[inline]
+    pub(crate) fn any_armed(&self) -> bool {
+        self.armed.load(Ordering::Acquire) > 0
+    }
+
+    pub(crate) fn in_outage(&self) -> bool {
+        self.outage.load(Ordering::Acquire)
+    }
+
+    /// Decides whether a rule fires on this call, counting it, journaling
+    /// it and waking `wait_for_hits` waiters when one does.
+    pub(crate) fn decide(&self, op: Op, sql: &str, conn: Option<ConnId>) -> Option<Fired> {
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let now = state.clock.now();
+        let mut fired = None;
+        for armed in &mut state.rules {
+            let rule = &armed.rule;
+            if rule.op != op
+                || rule.conn.is_some_and(|c| Some(c) != conn)
+                || rule
+                    .after
+                    .is_some_and(|d| now.saturating_duration_since(armed.armed_at) < d)
+                || armed.regex.as_ref().is_some_and(|re| !re.is_match(sql))
+            {
+                continue;
+            }
+            armed.calls += 1;
+            let hits = armed.hits.load(Ordering::Relaxed);
+            if rule.nth.is_some_and(|n| armed.calls != n)
+                || rule.every.is_some_and(|k| armed.calls % k != 0)
+                || rule.times.is_some_and(|n| hits >= n)
+            {
+                continue;
+            }
+            if let Some(p) = rule.probability {
+                if state.rng.next_f64() >= p {
+                    continue;
+                }
+            }
+            armed.hits.store(hits + 1, Ordering::Release);
+            fired = Some(Fired {
+                rule: armed.id,
+                action: rule.action.clone(),
+            });
+            if let Some(journal) = &state.journal {
+                journal.record(
+                    conn,
+                    EventKind::Fault,
+                    format!("{op}: {} (rule {})", rule.action, armed.id),
+                );
+            }
+            break;
+        }
+        drop(guard);
+        if fired.is_some() {
+            self.wake();
+        }
+        fired
+    }
+
+    /// Journals a server-side fault that no rule caused.
+    pub(crate) fn journal(&self, conn: Option<ConnId>, detail: String) {
+        if let Some(journal) = &lock(&self.state).journal {
+            journal.record(conn, EventKind::Fault, detail);
+        }
+    }
+
+    fn wake(&self) {
+        self.changed.notify_all();
+        #[cfg(feature = "tokio")]
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_armed(&self, rule: u64) -> bool {
+        lock(&self.state).rules.iter().any(|r| r.id == rule)
+    }
+
+    /// Blocks the calling thread until `rule` is disarmed.
+    pub(crate) fn wait_disarmed(&self, rule: u64) {
+        let mut state = lock(&self.state);
+        while state.rules.iter().any(|r| r.id == rule) {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Waits `d` on the fault layer's clock: advances a manual clock,
+    /// sleeps the thread otherwise.
+    pub(crate) fn sleep(&self, d: Duration) {
+        let clock = self.clock();
+        if clock.is_manual() {
+            clock.advance(d);
+        } else {
+            std::thread::sleep(d);
+        }
+    }
+
+    fn disarm(&self, rule: u64) {
+        let mut state = lock(&self.state);
+        let before = state.rules.len();
+        state.rules.retain(|r| r.id != rule);
+        if state.rules.len() != before {
+            self.armed.fetch_sub(1, Ordering::AcqRel);
+        }
+        drop(state);
+        self.wake();
+    }
+
+    pub(crate) fn register(&self, id: ConnId, conn: Weak<dyn Kill>) {
+        lock(&self.live).insert(id, conn);
+    }
+
+    pub(crate) fn unregister(&self, id: ConnId) {
+        lock(&self.live).remove(&id);
+    }
+
+    /// Kills every live connection. The registry lock is released before
+    /// any connection is closed.
+    fn kill_all(&self) {
+        let live: Vec<_> = lock(&self.live).drain().map(|(_, w)| w).collect();
+        for conn in live.into_iter().filter_map(|w| w.upgrade()) {
+            conn.kill();
+        }
+    }
+}
+
+impl Faults {
+    /// Arms `rule` and returns the guard that disarms it on drop.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) if the rule's
+    /// regex does not compile, its probability is outside `0..=1`, `nth` or
+    /// `every` is zero, or a connect rule filters by connection.
+    pub fn arm(&self, rule: Rule) -> Result<FaultGuard> {
+        let regex = validate(&rule, None)?;
+        let hits = Arc::new(AtomicU64::new(0));
+        let mut state = lock(&self.shared.state);
+        let id = state.next_rule;
+        state.next_rule += 1;
+        let armed_at = state.clock.now();
+        state.rules.push(Armed {
+            id,
+            rule,
+            regex,
+            calls: 0,
+            hits: Arc::clone(&hits),
+            armed_at,
+        });
+        self.shared.armed.fetch_add(1, Ordering::AcqRel);
+        drop(state);
+        Ok(FaultGuard {
+            shared: Arc::clone(&self.shared),
+            id,
+            hits,
+            keep: false,
+        })
+    }
+
+    /// Reseeds the generator behind `probability` filters.
+    pub fn seed(&self, seed: u64) {
+        let mut state = lock(&self.shared.state);
+        state.seed = seed;
+        state.rng = SplitMix64(seed);
+    }
+
+    /// Arms every rule of `plan` after reseeding with its seed.
+    ///
+    /// # Errors
+    ///
+    /// As [`arm`](Faults::arm); no rule is armed if one is invalid.
+    pub fn load(&self, plan: &FaultPlan) -> Result<PlanGuard> {
+        for rule in plan.rules() {
+            validate(rule, None)?;
+        }
+        self.seed(plan.seed());
+        let guards = plan
+            .rules()
+            .iter()
+            .map(|rule| self.arm(rule.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PlanGuard { guards })
+    }
+
+    /// Disarms every rule, including kept ones.
+    pub fn disarm_all(&self) {
+        let mut state = lock(&self.shared.state);
+        let n = state.rules.len();
+        state.rules.clear();
+        self.shared.armed.fetch_sub(n, Ordering::AcqRel);
+        drop(state);
+        self.shared.wake();
+    }
+
+    /// Takes the server down: live connections die and connects are
+    /// refused with a disconnect until [`restore`](Faults::restore).
+    pub fn outage(&self) {
+        self.shared.outage.store(true, Ordering::Release);
+        self.shared.journal(None, "outage".to_owned());
+        self.shared.kill_all();
+    }
+
+    /// Ends an outage: connects succeed again.
+    pub fn restore(&self) {
+        self.shared.outage.store(false, Ordering::Release);
+        self.shared.journal(None, "restore".to_owned());
+    }
+
+    /// Restarts the server: every live connection dies, new connects
+    /// succeed.
+    pub fn restart(&self) {
+        self.shared.journal(None, "restart".to_owned());
+        self.shared.kill_all();
+    }
+
+    /// Kills one connection, as the server would (`pg_terminate_backend`).
+    /// Returns whether that connection was alive.
+    pub fn kill(&self, id: ConnId) -> bool {
+        let conn = lock(&self.shared.live).remove(&id).and_then(|w| w.upgrade());
+        match conn {
+            Some(conn) => {
+                self.shared.journal(Some(id), "kill".to_owned());
+                conn.kill();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ids of the connections this fault layer sees alive, sorted.
+    pub fn live_connections(&self) -> Vec<ConnId> {
+        let mut ids: Vec<ConnId> = lock(&self.shared.live).keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether the server is in an outage.
+    pub fn is_down(&self) -> bool {
+        self.shared.in_outage()
+    }
+}
+
+/// Checks a rule and compiles its regex. `line` locates it in a plan file.
+pub(crate) fn validate(rule: &Rule, line: Option<usize>) -> Result<Option<Regex>> {
+    if let Some(p) = rule.probability {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::scenario(
+                line,
+                "probability",
+                format!("must be within 0..=1, got {p}"),
+            ));
+        }
+    }
+    if rule.nth == Some(0) {
+        return Err(Error::scenario(line, "nth", "counts from 1, got 0"));
+    }
+    if rule.every == Some(0) {
+        return Err(Error::scenario(line, "every", "must be at least 1, got 0"));
+    }
+    if rule.op == Op::Connect && rule.conn.is_some() {
+        return Err(Error::scenario(
+            line,
+            "conn",
+            "a connect rule cannot filter by connection: none exists yet",
+        ));
+    }
+    if let Action::Delay(d) = rule.action {
+        if d > Duration::from_secs(3600) {
+            return Err(Error::scenario(
+                line,
+                "delay_ms",
+                format!("{d:?} is longer than an hour"),
+            ));
+        }
+    }
+    rule.matching
+        .as_deref()
+        .map(|pattern| {
+            Regex::new(pattern).map_err(|e| {
+                Error::scenario(
+                    line,
+                    "matching",
+                    format!("regex `{pattern}` does not compile: {e}"),
+                )
+                .with_source(e)
+            })
+        })
+        .transpose()
+}
+
+/// Disarms its rule when dropped; counts the rule's hits.
+#[must_use = "dropping a FaultGuard disarms its rule at once"]
+pub struct FaultGuard {
+    shared: Arc<Shared>,
+    id: u64,
+    hits: Arc<AtomicU64>,
+    keep: bool,
+}
+
+impl fmt::Debug for FaultGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultGuard")
+            .field("rule", &self.id)
+            .field("hits", &self.hits())
+            .finish()
+    }
+}
+
+impl FaultGuard {
+    /// How many times the rule has fired.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Acquire)
+    }
+
+    /// The rule's number, as journaled (`rule 3`).
+    pub fn rule_id(&self) -> u64 {
+        self.id
+    }
+
+    /// Blocks until the rule has fired `n` times or `timeout` passed (real
+    /// time); returns whether it reached `n`.
+    pub fn wait_for_hits(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.shared.state);
+        loop {
+            if self.hits() >= n {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Whether the rule is still armed.
+    pub fn is_armed(&self) -> bool {
+        self.shared.is_armed(self.id)
+    }
+
+    /// Disarms the rule now (same as dropping the guard).
+    pub fn disarm(self) {}
+
+    /// Leaves the rule armed for good (until [`Faults::disarm_all`]).
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.shared.disarm(self.id);
+        }
+    }
+}
+
+/// The guards of a loaded [`FaultPlan`]: dropping it disarms the plan.
+#[must_use = "dropping a PlanGuard disarms the plan at once"]
+#[derive(Debug)]
+pub struct PlanGuard {
+    guards: Vec<FaultGuard>,
+}
+
+impl PlanGuard {
+    /// One guard per rule, in plan order.
+    pub fn guards(&self) -> &[FaultGuard] {
+        &self.guards
+    }
+
+    /// Total hits over the plan's rules.
+    pub fn hits(&self) -> u64 {
+        self.guards.iter().map(FaultGuard::hits).sum()
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64): same seed, same draws.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+impl SplitMix64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A float uniform in `[0, 1)`.
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
