@@ -10,6 +10,8 @@ mod dialect;
 mod driver;
 mod error;
 mod journal;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod value;
 
 pub use clock::Clock;
@@ -17,4 +19,6 @@ pub use dialect::Dialect;
 pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use journal::{Event, EventKind, Journal, render_timeline};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};
 pub use value::{ColumnIndex, ConnId, Row, Value};
