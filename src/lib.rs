@@ -9,16 +9,20 @@ mod clock;
 mod dialect;
 mod driver;
 mod error;
+mod fault;
 mod journal;
 mod script;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod value;
 
 pub use clock::Clock;
 pub use dialect::Dialect;
 pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
+pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, render_timeline};
 pub use script::{Statement, run_script, split_statements};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};
 pub use value::{ColumnIndex, ConnId, Row, Value};
-mod fault;
-pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
