@@ -8,11 +8,12 @@
 //! [`std::error::Error::source`], never flattened into a string.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What happened, one variant per cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,17 +90,20 @@ impl fmt::Display for ErrorClass {
 /// The error of every fallible operation in this crate.
 ///
 /// Build one with the constructors ([`Error::driver`], [`Error::closed`],
-/// [`Error::config`], ...) and refine it with the `with_*` methods.
+/// [`Error::config`], ...) and refine it with the `with_*` methods. Cloning
+/// is cheap enough for error paths and shares the source.
+#[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     class: Option<ErrorClass>,
     code: Option<String>,
     message: String,
-    source: Option<BoxError>,
+    source: Option<SharedError>,
     injected: bool,
     invalidated: bool,
 }
@@ -136,7 +140,7 @@ impl Error {
     pub fn timeout(message: impl Into<String>, last_connect: Option<Error>) -> Self {
         let mut e = Error::new(ErrorKind::Timeout, message);
         if let Some(cause) = last_connect {
-            e.inner.source = Some(Box::new(cause));
+            e.inner.source = Some(Arc::new(cause));
         }
         e
     }
@@ -157,7 +161,7 @@ impl Error {
         e.inner.invalidated = cause.connection_invalidated();
         e.inner.injected = cause.is_injected();
         e.inner.code = cause.inner.code.clone();
-        e.inner.source = Some(Box::new(cause));
+        e.inner.source = Some(Arc::new(cause));
         e
     }
 
@@ -193,7 +197,7 @@ impl Error {
     /// Keeps `source` as the underlying cause.
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.inner.source = Some(Box::new(source));
+        self.inner.source = Some(Arc::new(source));
         self
     }
 
