@@ -11,6 +11,7 @@ mod driver;
 mod error;
 mod fault;
 mod journal;
+mod pool;
 mod script;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -22,6 +23,7 @@ pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, render_timeline};
+pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};
 pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};
