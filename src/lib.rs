@@ -10,6 +10,7 @@ mod dialect;
 mod driver;
 mod error;
 mod journal;
+mod mock;
 mod value;
 
 pub use clock::Clock;
@@ -17,4 +18,9 @@ pub use dialect::Dialect;
 pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use journal::{Event, EventKind, Journal, render_timeline};
+pub use mock::{
+    CommittedStatement, Expectation, LogEntry, Mismatch, MismatchReason, MockConnection,
+    MockDialect, MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected,
+    UnmetExpectation, VerifyError, normalize_sql,
+};
 pub use value::{ColumnIndex, ConnId, Row, Value};
