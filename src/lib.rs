@@ -19,8 +19,8 @@ pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use journal::{Event, EventKind, Journal, render_timeline};
 pub use mock::{
-    CommittedStatement, Expectation, LogEntry, Mismatch, MismatchReason, MockConnection,
-    MockDialect, MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected,
-    UnmetExpectation, VerifyError, normalize_sql,
+    CommittedStatement, Expectation, LogEntry, Mismatch, MismatchReason, MockConnection, MockDialect,
+    MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,
+    normalize_sql,
 };
 pub use value::{ColumnIndex, ConnId, Row, Value};

@@ -3,8 +3,8 @@
 //! the mock dialect's presets.
 
 use dbfault::{
-    Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, Expectation, MismatchReason,
-    MockConnection, MockDialect, MockOp, MockServer, StatementMatcher, Unexpected, Value,
+    Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, Expectation, MismatchReason, MockConnection,
+    MockDialect, MockOp, MockServer, StatementMatcher, Unexpected, Value,
 };
 use rstest::rstest;
 
@@ -26,9 +26,7 @@ fn one_row(value: i64) -> Vec<Vec<Value>> {
 #[case::newlines_and_tabs("\n  SELECT id\n\tFROM t\n  WHERE x = 1  \n")]
 fn exact_match_normalises_whitespace(#[case] sent: &str) -> TestResult {
     let server = MockServer::strict();
-    server.expect(
-        Expectation::exact(" SELECT id FROM t\nWHERE x = 1").returns_rows(["id"], one_row(7)),
-    );
+    server.expect(Expectation::exact(" SELECT id FROM t\nWHERE x = 1").returns_rows(["id"], one_row(7)));
     let mut conn = connect(&server);
     let rows = conn.query(sent, &[])?;
     assert_eq!(rows.len(), 1);
@@ -106,9 +104,7 @@ fn params_are_matched_when_given() -> TestResult {
 #[test]
 fn scripted_error_is_classified_by_the_servers_dialect() {
     let server = MockServer::new().with_dialect(MockDialect::postgres());
-    server.expect(
-        Expectation::exact("UPDATE t SET a = 1").fails("40001", "could not serialize access"),
-    );
+    server.expect(Expectation::exact("UPDATE t SET a = 1").fails("40001", "could not serialize access"));
     server.expect(Expectation::exact("INSERT INTO t VALUES (1)").fails("23505", "duplicate key"));
     let mut conn = connect(&server);
     let err = conn.execute("UPDATE t SET a = 1", &[]).unwrap_err();
@@ -126,8 +122,7 @@ fn scripted_error_is_classified_by_the_servers_dialect() {
 #[test]
 fn scripted_disconnect_kills_the_connection_and_its_transaction() -> TestResult {
     let server = MockServer::new().with_dialect(MockDialect::postgres());
-    server
-        .expect(Expectation::exact("SELECT pg_sleep(1)").fails("57P01", "terminating connection"));
+    server.expect(Expectation::exact("SELECT pg_sleep(1)").fails("57P01", "terminating connection"));
     let mut conn = connect(&server);
     conn.begin()?;
     conn.execute("INSERT INTO t VALUES (1)", &[])?;
@@ -160,9 +155,7 @@ fn rows_of_the_wrong_width_are_an_error_not_a_panic() {
     let report = server.verify().unwrap_err();
     assert_eq!(report.invalid().len(), 1);
     assert!(
-        report
-            .to_string()
-            .contains("row 1 has 1 values for 2 columns"),
+        report.to_string().contains("row 1 has 1 values for 2 columns"),
         "{report}"
     );
 }
@@ -217,14 +210,8 @@ fn unmet_expectations_report_expected_and_actual_counts() {
     conn.query("SELECT 1", &[]).unwrap();
     let report = server.verify().unwrap_err();
     assert_eq!(report.unmet().len(), 1);
-    assert_eq!(
-        (report.unmet()[0].expected, report.unmet()[0].calls),
-        (3, 1)
-    );
-    assert!(
-        report.to_string().contains("expected 3 times, got 1"),
-        "{report}"
-    );
+    assert_eq!((report.unmet()[0].expected, report.unmet()[0].calls), (3, 1));
+    assert!(report.to_string().contains("expected 3 times, got 1"), "{report}");
 }
 
 #[test]
@@ -246,11 +233,7 @@ fn ordered_expectations_are_met_in_sequence() -> TestResult {
 fn ordered_violation_is_reported_with_what_was_next() -> TestResult {
     let server = MockServer::new();
     server.expect(Expectation::exact("SELECT a FROM t").ordered());
-    server.expect(
-        Expectation::exact("UPDATE t SET a = 2")
-            .affects(1)
-            .ordered(),
-    );
+    server.expect(Expectation::exact("UPDATE t SET a = 2").affects(1).ordered());
     let mut conn = connect(&server);
     // Out of order: permissive, so the caller gets the default answer...
     assert_eq!(conn.execute("UPDATE t SET a = 2", &[])?, 0);
@@ -262,11 +245,7 @@ fn ordered_violation_is_reported_with_what_was_next() -> TestResult {
     let m = &report.mismatches()[0];
     assert_eq!(m.reason, MismatchReason::OutOfOrder);
     assert_eq!(m.sql, "UPDATE t SET a = 2");
-    assert!(
-        m.expected[0].contains("SELECT a FROM t"),
-        "{:?}",
-        m.expected
-    );
+    assert!(m.expected[0].contains("SELECT a FROM t"), "{:?}", m.expected);
     Ok(())
 }
 
@@ -332,10 +311,7 @@ fn verify_report_shows_expected_and_received_side_by_side() {
             .ordered(),
     );
     let mut conn = connect(&server);
-    let _ = conn.query(
-        "SELECT  email FROM users WHERE id = ?",
-        &[Value::Integer(1)],
-    );
+    let _ = conn.query("SELECT  email FROM users WHERE id = ?", &[Value::Integer(1)]);
     let report = server.verify().unwrap_err().to_string();
     let lines: Vec<&str> = report.lines().collect();
     let expected = lines
@@ -351,8 +327,7 @@ fn verify_report_shows_expected_and_received_side_by_side() {
         "{report}"
     );
     assert!(
-        lines[expected + 1]
-            .contains(r#"query "SELECT email FROM users WHERE id = ?" with params [1]"#),
+        lines[expected + 1].contains(r#"query "SELECT email FROM users WHERE id = ?" with params [1]"#),
         "{report}"
     );
     // The labels line up, so the two statements sit one above the other.
@@ -508,11 +483,7 @@ fn close_twice_is_ok_and_logged_once() {
     conn.close().unwrap();
     drop(conn);
     assert_eq!(server.open_connections(), 0);
-    let closes = server
-        .log()
-        .iter()
-        .filter(|e| e.op == MockOp::Close)
-        .count();
+    let closes = server.log().iter().filter(|e| e.op == MockOp::Close).count();
     assert_eq!(closes, 1);
 }
 
@@ -613,38 +584,23 @@ fn connections_work_across_threads() {
 #[case::sqlite_busy(MockDialect::sqlite(), "SQLITE_BUSY", ErrorClass::Transient)]
 #[case::sqlite_busy_snapshot(MockDialect::sqlite(), "SQLITE_BUSY_SNAPSHOT", ErrorClass::Transient)]
 #[case::sqlite_locked(MockDialect::sqlite(), "SQLITE_LOCKED", ErrorClass::Transient)]
-#[case::sqlite_unique(
-    MockDialect::sqlite(),
-    "SQLITE_CONSTRAINT_UNIQUE",
-    ErrorClass::Constraint
-)]
+#[case::sqlite_unique(MockDialect::sqlite(), "SQLITE_CONSTRAINT_UNIQUE", ErrorClass::Constraint)]
 #[case::sqlite_misuse(MockDialect::sqlite(), "SQLITE_MISUSE", ErrorClass::Disconnect)]
 #[case::sqlite_error(MockDialect::sqlite(), "SQLITE_ERROR", ErrorClass::Statement)]
 #[case::mock_disconnect(MockDialect::new(), "MOCK_DISCONNECT", ErrorClass::Disconnect)]
 #[case::mock_transient(MockDialect::new(), "MOCK_TRANSIENT", ErrorClass::Transient)]
 #[case::mock_constraint(MockDialect::new(), "MOCK_CONSTRAINT", ErrorClass::Constraint)]
 #[case::mock_other_code(MockDialect::new(), "57P01", ErrorClass::Statement)]
-fn presets_classify_codes(
-    #[case] dialect: MockDialect,
-    #[case] code: &str,
-    #[case] class: ErrorClass,
-) {
+fn presets_classify_codes(#[case] dialect: MockDialect, #[case] code: &str, #[case] class: ErrorClass) {
     assert_eq!(dialect.classify(&Error::driver(code, "boom")), class);
-    assert_eq!(
-        Error::driver(code, "boom").classified_by(&dialect).class(),
-        class
-    );
+    assert_eq!(Error::driver(code, "boom").classified_by(&dialect).class(), class);
 }
 
 #[rstest]
 fn closed_is_a_disconnect_in_every_preset(
-    #[values(MockDialect::new(), MockDialect::postgres(), MockDialect::sqlite())]
-    dialect: MockDialect,
+    #[values(MockDialect::new(), MockDialect::postgres(), MockDialect::sqlite())] dialect: MockDialect,
 ) {
-    assert_eq!(
-        dialect.classify(&Error::closed("gone")),
-        ErrorClass::Disconnect
-    );
+    assert_eq!(dialect.classify(&Error::closed("gone")), ErrorClass::Disconnect);
     assert!(dialect.is_disconnect(&Error::closed("gone")));
     let code = dialect
         .disconnect_code()
@@ -664,18 +620,12 @@ fn presets_names_and_disconnect_codes() {
     assert_eq!(MockDialect::default().name(), "mock");
     assert_eq!(MockDialect::postgres().name(), "postgresql");
     assert_eq!(MockDialect::sqlite().name(), "sqlite");
-    assert_eq!(
-        MockDialect::new().disconnect_code(),
-        Some("MOCK_DISCONNECT")
-    );
+    assert_eq!(MockDialect::new().disconnect_code(), Some("MOCK_DISCONNECT"));
     assert_eq!(MockDialect::postgres().disconnect_code(), Some("57P01"));
     let custom = MockDialect::new()
         .disconnect_codes(["X1", "X2*"])
         .transient_codes(["T"]);
     assert_eq!(custom.disconnect_code(), Some("X1"));
     assert_eq!(custom.classify_code("X2_ANYTHING"), ErrorClass::Disconnect);
-    assert_eq!(
-        custom.classify_code("MOCK_TRANSIENT"),
-        ErrorClass::Statement
-    );
+    assert_eq!(custom.classify_code("MOCK_TRANSIENT"), ErrorClass::Statement);
 }

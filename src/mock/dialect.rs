@@ -208,19 +208,14 @@ mod tests {
 
     #[test]
     fn disconnect_wins_over_later_lists() {
-        let d = MockDialect::new()
-            .disconnect_codes(["X"])
-            .transient_codes(["X"]);
+        let d = MockDialect::new().disconnect_codes(["X"]).transient_codes(["X"]);
         assert_eq!(d.classify_code("X"), ErrorClass::Disconnect);
     }
 
     #[test]
     fn unclassified_kinds_are_other_and_driver_without_code_is_statement() {
         let d = MockDialect::new();
-        assert_eq!(
-            d.classify(&Error::config("size", "zero")),
-            ErrorClass::Other
-        );
+        assert_eq!(d.classify(&Error::config("size", "zero")), ErrorClass::Other);
         assert_eq!(d.classify(&Error::closed("gone")), ErrorClass::Disconnect);
         assert_eq!(d.disconnect_code(), Some("MOCK_DISCONNECT"));
         assert_eq!(

@@ -320,8 +320,7 @@ impl Expectation {
     /// Whether `normalized` and `params` are one of this expectation's
     /// statements (ignoring its count).
     pub(crate) fn accepts(&self, normalized: &str, params: &[Value]) -> bool {
-        self.matcher.matches_normalized(normalized)
-            && self.params.as_deref().is_none_or(|p| p == params)
+        self.matcher.matches_normalized(normalized) && self.params.as_deref().is_none_or(|p| p == params)
     }
 
     /// Why this expectation cannot be used, if it was built wrong.

@@ -110,12 +110,7 @@ pub struct CommittedStatement {
 
 impl fmt::Display for CommittedStatement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {:?}",
-            self.conn,
-            super::expect::normalize_sql(&self.sql)
-        )?;
+        write!(f, "{} {:?}", self.conn, super::expect::normalize_sql(&self.sql))?;
         if !self.params.is_empty() {
             write!(f, " {}", ParamList(&self.params))?;
         }

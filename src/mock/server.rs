@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::dialect::MockDialect;
 use super::driver::MockDriver;
-use super::expect::{Expectation, Reply, normalize_sql};
+use super::expect::{Expectation, Reply, Times, normalize_sql};
 use super::log::{CommittedStatement, LogEntry, MockOp};
 use super::verify::{Mismatch, MismatchReason, Unexpected, UnmetExpectation, VerifyError};
 use crate::clock::lock;
@@ -220,7 +220,7 @@ impl MockServer {
             .expectations
             .iter()
             .filter_map(|slot| match slot.exp.times {
-                super::expect::Times::Exactly(n) if slot.calls < n => Some(UnmetExpectation {
+                Times::Exactly(n) if slot.calls < n => Some(UnmetExpectation {
                     expectation: slot.exp.to_string(),
                     expected: n,
                     calls: slot.calls,
@@ -245,11 +245,7 @@ impl MockServer {
             mismatches,
             invalid,
         };
-        if report.is_empty() {
-            Ok(())
-        } else {
-            Err(report)
-        }
+        if report.is_empty() { Ok(()) } else { Err(report) }
     }
 
     /// Every statement no expectation accepted, in arrival order, including
@@ -419,8 +415,9 @@ impl MockServer {
         let normalized = normalize_sql(sql);
         let result = match state.dispatch(&normalized, params) {
             Dispatch::Matched(index) => match &state.expectations[index].exp.reply {
-                Reply::Fails { code, message } => Err(Error::driver(code.clone(), message.clone())
-                    .classified_by(state.dialect.as_ref())),
+                Reply::Fails { code, message } => {
+                    Err(Error::driver(code.clone(), message.clone()).classified_by(state.dialect.as_ref()))
+                }
                 Reply::Invalid(why) => Err(Error::scenario(
                     None,
                     "returns_rows",
@@ -493,9 +490,7 @@ impl State {
     /// The connection's state, if it can still be used.
     fn usable(&mut self, id: ConnId) -> Result<&mut ConnState> {
         let Some(conn) = self.conns.get_mut(&id) else {
-            return Err(Error::closed(format!(
-                "{id}: no such connection on this server"
-            )));
+            return Err(Error::closed(format!("{id}: no such connection on this server")));
         };
         if conn.closed {
             return Err(Error::closed(format!("{id}: connection is closed")));
@@ -559,9 +554,7 @@ impl State {
         }
         // Unordered expectations, first come first served.
         if let Some(index) = self.expectations.iter().position(|slot| {
-            !slot.exp.ordered
-                && slot.exp.times.has_room(slot.calls)
-                && slot.exp.accepts(normalized, params)
+            !slot.exp.ordered && slot.exp.times.has_room(slot.calls) && slot.exp.accepts(normalized, params)
         }) {
             self.expectations[index].calls += 1;
             return Dispatch::Matched(index);
@@ -573,15 +566,10 @@ impl State {
             .ordered
             .iter()
             .map(|&i| &self.expectations[i])
-            .any(|slot| {
-                slot.exp.times.has_room(slot.calls) && slot.exp.accepts(normalized, params)
-            });
+            .any(|slot| slot.exp.times.has_room(slot.calls) && slot.exp.accepts(normalized, params));
         if out_of_order {
             let expected = match blocking {
-                Some(index) => vec![format!(
-                    "next in order: {}",
-                    describe(&self.expectations[index])
-                )],
+                Some(index) => vec![format!("next in order: {}", describe(&self.expectations[index]))],
                 None => {
                     vec!["no further ordered statement (the script has moved past it)".to_owned()]
                 }

@@ -125,11 +125,7 @@ impl fmt::Display for Mismatch {
     /// The reason, then the expected and the received statement one above
     /// the other.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "#{} {} {}: {}",
-            self.seq, self.conn, self.op, self.reason
-        )?;
+        write!(f, "#{} {} {}: {}", self.seq, self.conn, self.op, self.reason)?;
         self.write_sides(f, 2)
     }
 }
@@ -232,15 +228,7 @@ impl fmt::Display for VerifyError {
         if !self.mismatches.is_empty() {
             f.write_str("\n\nunexpected statements:")?;
             for (i, m) in self.mismatches.iter().enumerate() {
-                write!(
-                    f,
-                    "\n  {}. #{} {} {}: {}",
-                    i + 1,
-                    m.seq,
-                    m.conn,
-                    m.op,
-                    m.reason
-                )?;
+                write!(f, "\n  {}. #{} {} {}: {}", i + 1, m.seq, m.conn, m.op, m.reason)?;
                 m.write_sides(f, 7)?;
             }
         }
