@@ -11,6 +11,7 @@ mod driver;
 mod error;
 mod fault;
 mod journal;
+mod mock;
 mod pool;
 mod script;
 #[cfg(feature = "sqlite")]
@@ -23,6 +24,11 @@ pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, render_timeline};
+pub use mock::{
+    CommittedStatement, Expectation, LogEntry, Mismatch, MismatchReason, MockConnection, MockDialect,
+    MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,
+    normalize_sql,
+};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};
 pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]

@@ -161,7 +161,10 @@ impl PoolConfig {
             ));
         }
         if self.size.checked_add(self.max_overflow).is_none() {
-            return Err(Error::config("max_overflow", "size + max_overflow overflows usize"));
+            return Err(Error::config(
+                "max_overflow",
+                "size + max_overflow overflows usize",
+            ));
         }
         Ok(())
     }

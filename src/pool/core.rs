@@ -224,7 +224,11 @@ impl<C> Core<C> {
     /// Decides how an idle connection, already counted out, is handed out.
     fn prepare(&mut self, conn: C, meta: Meta, now: Instant) -> Step<C> {
         if meta.generation < self.generation {
-            self.emit(Some(meta.id), EventKind::Invalidate, "pool invalidated since it was opened");
+            self.emit(
+                Some(meta.id),
+                EventKind::Invalidate,
+                "pool invalidated since it was opened",
+            );
             return Step::Replace { conn, meta };
         }
         if meta.soft {
@@ -356,7 +360,8 @@ impl<C> Core<C> {
         };
         self.emit(Some(meta.id), EventKind::Reset, detail);
         meta.last_used = now;
-        if meta.generation < self.close_below || (self.waiters.is_empty() && self.idle.len() >= self.cfg.size) {
+        if meta.generation < self.close_below || (self.waiters.is_empty() && self.idle.len() >= self.cfg.size)
+        {
             return Checkin::Close(conn);
         }
         self.emit(Some(meta.id), EventKind::Checkin, "");
@@ -463,13 +468,24 @@ impl<C> Core<C> {
     pub(crate) fn check(&self) -> Result<(), String> {
         let s = self.status();
         if self.total != s.checked_in + s.checked_out {
-            return Err(format!("total {} != checked_in + checked_out in {s:?}", self.total));
+            return Err(format!(
+                "total {} != checked_in + checked_out in {s:?}",
+                self.total
+            ));
         }
         if self.total > self.max() {
-            return Err(format!("total {} exceeds size + max_overflow {}", self.total, self.max()));
+            return Err(format!(
+                "total {} exceeds size + max_overflow {}",
+                self.total,
+                self.max()
+            ));
         }
         if !self.waiters.is_empty() && !self.idle.is_empty() {
-            return Err(format!("{} idle connections while {} waiters wait", self.idle.len(), self.waiters.len()));
+            return Err(format!(
+                "{} idle connections while {} waiters wait",
+                self.idle.len(),
+                self.waiters.len()
+            ));
         }
         Ok(())
     }
@@ -515,7 +531,10 @@ mod tests {
         let mut core: Core<u64> = Core::new(cfg(1, 1), false);
         let a = connect(&mut core, 1, now);
         let b = connect(&mut core, 2, now);
-        assert!(matches!(core.checkin(1, a, Reset::Clean, now), Checkin::Kept(None)));
+        assert!(matches!(
+            core.checkin(1, a, Reset::Clean, now),
+            Checkin::Kept(None)
+        ));
         let Checkin::Close(2) = core.checkin(2, b, Reset::Clean, now) else {
             panic!("the overflow connection must be closed")
         };
@@ -537,8 +556,12 @@ mod tests {
         let now = Instant::now();
         let mut core: Core<u64> = Core::new(cfg(1, 0), false);
         let a = connect(&mut core, 1, now);
-        let Step::Wait(w1) = core.checkout(now) else { panic!() };
-        let Step::Wait(w2) = core.checkout(now) else { panic!() };
+        let Step::Wait(w1) = core.checkout(now) else {
+            panic!()
+        };
+        let Step::Wait(w2) = core.checkout(now) else {
+            panic!()
+        };
         assert!(matches!(core.checkin(1, a, Reset::Clean, now), Checkin::Kept(Some(w)) if w == w1));
         assert!(core.take_grant(w2).is_none());
         assert!(matches!(core.take_grant(w1), Some(Step::Ready { conn: 1, .. })));

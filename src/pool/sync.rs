@@ -499,13 +499,17 @@ impl<D: Driver> Deref for PooledConnection<D> {
     type Target = D::Connection;
 
     fn deref(&self) -> &D::Connection {
-        self.conn.as_ref().expect("a PooledConnection holds its connection until dropped")
+        self.conn
+            .as_ref()
+            .expect("a PooledConnection holds its connection until dropped")
     }
 }
 
 impl<D: Driver> DerefMut for PooledConnection<D> {
     fn deref_mut(&mut self) -> &mut D::Connection {
-        self.conn.as_mut().expect("a PooledConnection holds its connection until dropped")
+        self.conn
+            .as_mut()
+            .expect("a PooledConnection holds its connection until dropped")
     }
 }
 
