@@ -279,6 +279,8 @@ pub fn render_timeline(events: &[Event]) -> String {
         let name = c.map_or_else(|| "pool".to_owned(), |c| c.to_string());
         let _ = write!(out, " | {name:<w$}");
     }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
     out.push('\n');
     for e in events {
         let _ = write!(out, "{:>5}  {:>10}", e.seq, format_at(e.at));

@@ -1,13 +1,52 @@
 //! dbfault: make database connections fail on purpose, and check that the
 //! pool answers the way SQLAlchemy's does.
 //!
-//! See README.md for the overview and ARCHITECTURE.md for the code map.
+//! The layers, bottom up: a [`Driver`] opens [`Connection`]s (the real
+//! [`SqliteDriver`] or the scripted [`MockDriver`]); a [`Dialect`] says
+//! what their errors mean; a [`FaultyDriver`] wraps either and makes
+//! operations fail on a test's command ([`Faults`], [`Rule`],
+//! [`FaultPlan`]); a [`Pool`] with SQLAlchemy's QueuePool semantics hands
+//! connections out; an [`Engine`] classifies errors, invalidates dead
+//! connections and guards transactions. Everything that happens lands in
+//! one [`Journal`].
+//!
+//! # Example
+//!
+//! A server restart in the middle of a workload: every connection dies,
+//! the pool notices at the next use, and recovers by itself.
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")] {
+//! use dbfault::{Engine, EventKind, FaultyDriver, Journal, Pool, PoolConfig, SqliteDriver};
+//!
+//! let journal = Journal::new();
+//! let driver = FaultyDriver::new(SqliteDriver::memory("lib-doc").unwrap()).with_journal(journal.clone());
+//! let faults = driver.faults();
+//! let pool = Pool::new(driver, PoolConfig::new().size(2).journal(journal.clone())).unwrap();
+//! let engine = Engine::new(pool);
+//!
+//! let mut conn = engine.connect().unwrap();
+//! conn.execute("CREATE TABLE t (x INTEGER)", &[]).unwrap();
+//!
+//! faults.restart();
+//! let err = conn.execute("INSERT INTO t VALUES (1)", &[]).unwrap_err();
+//! assert!(err.is_disconnect() && err.connection_invalidated());
+//!
+//! // The next call checks out a fresh connection: the pool recovered.
+//! conn.execute("INSERT INTO t VALUES (2)", &[]).unwrap();
+//! assert_eq!(journal.count(EventKind::Invalidate), 1);
+//! assert_eq!(engine.pool().status().checked_out, 1);
+//! # }
+//! ```
+//!
+//! See README.md for more and ARCHITECTURE.md for the code map.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
 mod dialect;
 mod driver;
+mod engine;
 mod error;
 mod fault;
 mod journal;
@@ -21,6 +60,7 @@ mod value;
 pub use clock::Clock;
 pub use dialect::Dialect;
 pub use driver::{Connection, Driver};
+pub use engine::{Engine, EngineConnection, Transaction};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, render_timeline};
@@ -34,3 +74,7 @@ pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};
 pub use value::{ColumnIndex, ConnId, Row, Value};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

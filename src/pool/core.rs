@@ -275,7 +275,7 @@ impl<C> Core<C> {
 
     /// Returns a step a cancelled checkout will not use. Returns the waiter
     /// to wake, if the step went to one.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[allow(dead_code)] // used by the tokio shell, which is not written yet
     pub(crate) fn give_back(&mut self, step: Step<C>, now: Instant) -> Option<WaiterId> {
         match step {
             Step::Ready { conn, meta, .. } | Step::Replace { conn, meta } => {
@@ -303,7 +303,7 @@ impl<C> Core<C> {
     /// then [`connected`](Core::connected)) or gives the slot back
     /// ([`release`](Core::release)).
     pub(crate) fn ping_failed(&mut self, meta: &Meta, err: &Error) {
-        self.emit(Some(meta.id), EventKind::PingFailed, err.to_string());
+        self.emit(Some(meta.id), EventKind::PingFailed, short(err));
         self.invalidate(meta, Some(err));
     }
 
@@ -311,7 +311,7 @@ impl<C> Core<C> {
     pub(crate) fn record_close(&mut self, id: ConnId, result: Result<(), &Error>) {
         match result {
             Ok(()) => self.emit(Some(id), EventKind::Close, ""),
-            Err(e) => self.emit(Some(id), EventKind::Close, format!("close failed: {e}")),
+            Err(e) => self.emit(Some(id), EventKind::Close, format!("failed: {}", short(e))),
         }
     }
 
@@ -342,7 +342,7 @@ impl<C> Core<C> {
                 (Some(meta), None)
             }
             Err(e) => {
-                self.emit(None, EventKind::ConnectFailed, e.to_string());
+                self.emit(None, EventKind::ConnectFailed, short(e));
                 self.last_connect_error = Some(e.clone());
                 self.out -= 1;
                 (None, self.free_slot())
@@ -389,7 +389,7 @@ impl<C> Core<C> {
     /// The reset on return failed: the connection is invalidated (then
     /// closed and [`release`](Core::release)d by the shell).
     pub(crate) fn reset_failed(&mut self, meta: &Meta, err: &Error) {
-        self.emit(Some(meta.id), EventKind::ResetFailed, err.to_string());
+        self.emit(Some(meta.id), EventKind::ResetFailed, short(err));
         self.invalidate(meta, Some(err));
     }
 
@@ -398,7 +398,7 @@ impl<C> Core<C> {
     /// one) also invalidates every connection opened before it, once per
     /// burst.
     pub(crate) fn invalidate(&mut self, meta: &Meta, cause: Option<&Error>) {
-        let detail = cause.map_or(Cow::Borrowed(""), |e| Cow::Owned(e.to_string()));
+        let detail = cause.map_or(Cow::Borrowed(""), |e| Cow::Owned(short(e)));
         self.emit(Some(meta.id), EventKind::Invalidate, detail);
         if cause.is_some_and(Error::is_disconnect) && meta.generation >= self.generation {
             self.generation += 1;
@@ -488,6 +488,14 @@ impl<C> Core<C> {
             ));
         }
         Ok(())
+    }
+}
+
+/// An error in a few words for the journal: its class and code.
+fn short(e: &Error) -> String {
+    match e.code() {
+        Some(code) => format!("{} {code}", e.class()),
+        None => format!("{} ({})", e.class(), e.kind()),
     }
 }
 
