@@ -86,6 +86,8 @@ pub struct PoolStatus {
     pub checked_out: usize,
     /// Connections beyond `size`.
     pub overflow: usize,
+    /// Checkouts waiting for a connection.
+    pub waiting: usize,
 }
 
 impl PoolStatus {
@@ -163,6 +165,7 @@ impl<C> Core<C> {
             checked_in: self.idle.len(),
             checked_out: self.out,
             overflow: self.total.saturating_sub(self.cfg.size),
+            waiting: self.waiters.len(),
         }
     }
 
@@ -553,7 +556,8 @@ mod tests {
                 size: 1,
                 checked_in: 1,
                 checked_out: 0,
-                overflow: 0
+                overflow: 0,
+                waiting: 0
             }
         );
         core.check().unwrap();
