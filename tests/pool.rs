@@ -1,0 +1,722 @@
+//! The pool's numbered behaviours 1-18 of DESIGN.md and the event orders
+//! of its table, each test body run against the mock and real SQLite, both
+//! under the fault layer.
+
+mod common;
+
+use std::thread;
+use std::time::Duration;
+
+use common::{H, Kind};
+use dbfault::{
+    Connection, Driver, ErrorClass, ErrorKind, EventKind as E, Op, PoolConfig, PoolStatus, ResetOnReturn,
+    Rule,
+};
+use rstest::rstest;
+
+fn status(size: usize, checked_in: usize, checked_out: usize, overflow: usize) -> PoolStatus {
+    let mut s = PoolStatus::default();
+    s.size = size;
+    s.checked_in = checked_in;
+    s.checked_out = checked_out;
+    s.overflow = overflow;
+    s
+}
+
+/// Spins until `f` holds (another thread reached a state), yielding.
+fn until(mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(20), "condition never held");
+        thread::yield_now();
+    }
+}
+
+// ----- capacity and checkout -----
+
+#[rstest]
+fn b01_status_counts_size_and_overflow(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        assert_eq!(h.pool.status(), status(2, 0, 0, 0));
+        let a = h.pool.get().unwrap();
+        let b = h.pool.get().unwrap();
+        let c = h.pool.get().unwrap();
+        assert_eq!(h.pool.status(), status(2, 0, 3, 1));
+        drop(a);
+        assert_eq!(h.pool.status(), status(2, 1, 2, 1));
+        drop(b);
+        drop(c); // idle queue full: closed
+        assert_eq!(h.pool.status(), status(2, 2, 0, 0));
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().size(2).max_overflow(1), body)
+}
+
+#[rstest]
+fn b01_status_stays_consistent_across_dispose_with_connections_out(
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    fn body<D: Driver>(h: &H<D>) {
+        let a = h.pool.get().unwrap();
+        let b = h.pool.get().unwrap();
+        let a_id = a.id();
+        drop(a);
+        h.pool.dispose();
+        assert_eq!(h.pool.status(), status(2, 0, 1, 0));
+        h.assert_consistent();
+        drop(b); // belongs to the disposed generation: closed on return
+        assert_eq!(h.pool.status(), status(2, 0, 0, 0));
+        assert_eq!(h.open_connections(), 0);
+        let c = h.pool.get().unwrap();
+        assert_ne!(c.id(), a_id, "the pool reconnects after dispose");
+        assert_eq!(h.journal.count(E::Dispose), 1);
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().size(2).max_overflow(0), body)
+}
+
+#[rstest]
+fn b02_exhausted_pool_times_out_with_the_last_connect_error(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        // A refused connect, then a connect that hangs and holds the only slot.
+        let refused = h
+            .faults
+            .arm(
+                Rule::on(Op::Connect)
+                    .times(1)
+                    .error_with(ErrorClass::Disconnect, "57P03", "starting up"),
+            )
+            .unwrap();
+        let first = h.pool.get().unwrap_err();
+        assert_eq!(first.code(), Some("57P03"));
+        drop(refused);
+        let hang = h.faults.arm(Rule::on(Op::Connect).hang()).unwrap();
+        thread::scope(|s| {
+            let pool = &h.pool;
+            let slow = s.spawn(move || pool.get().map(|c| c.id()));
+            hang.wait_for_hits(1, Duration::from_secs(10));
+            let waiter = s.spawn(move || pool.get().map(|c| c.id()));
+            until(|| h.pool.status().waiting == 1);
+            h.clock.advance(Duration::from_millis(1500));
+            let err = waiter.join().unwrap().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout);
+            let cause = std::error::Error::source(&err)
+                .and_then(|s| s.downcast_ref::<dbfault::Error>())
+                .expect("the timeout carries the last connect error");
+            assert_eq!(cause.code(), Some("57P03"));
+            drop(hang);
+            assert!(slow.join().unwrap().is_ok());
+        });
+        assert_eq!(h.journal.count(E::Timeout), 1);
+        h.assert_consistent();
+    }
+    on!(
+        kind,
+        PoolConfig::new()
+            .size(1)
+            .max_overflow(0)
+            .timeout(Duration::from_millis(1500)),
+        body
+    )
+}
+
+#[test]
+fn b03_checked_out_never_exceeds_size_plus_overflow() {
+    let h = H::mock(PoolConfig::new().size(2).max_overflow(1));
+    let peak = std::sync::atomic::AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..300 {
+                    let conn = h.pool.get().unwrap();
+                    let out = h.pool.status().checked_out;
+                    peak.fetch_max(out, std::sync::atomic::Ordering::Relaxed);
+                    assert!(out <= 3, "{out} connections out");
+                    drop(conn);
+                }
+            });
+        }
+    });
+    assert!(peak.into_inner() <= 3);
+    h.assert_consistent();
+}
+
+#[rstest]
+fn b04_returned_to_a_full_idle_queue_is_closed(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let a = h.pool.get().unwrap();
+        let b = h.pool.get().unwrap();
+        let b_id = b.id();
+        drop(a);
+        let since = h.journal.len();
+        drop(b);
+        assert_eq!(h.kinds_since(since, b_id), [E::Reset, E::Close, E::Checkin]);
+        assert_eq!(h.open_connections(), 1);
+        assert_eq!(h.pool.status(), status(1, 1, 0, 0));
+    }
+    on!(kind, PoolConfig::new().size(1).max_overflow(1), body)
+}
+
+#[rstest]
+fn b05_failed_connect_consumes_no_slot(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let before = h.pool.status();
+        let guard = h
+            .faults
+            .arm(Rule::on(Op::Connect).error_with(ErrorClass::Transient, "E_REFUSED", "connection refused"))
+            .unwrap();
+        let err = h.pool.get().unwrap_err();
+        // The driver's error, unchanged.
+        assert_eq!(
+            (err.kind(), err.class(), err.code()),
+            (ErrorKind::Driver, ErrorClass::Transient, Some("E_REFUSED"))
+        );
+        assert!(err.is_injected());
+        assert_eq!(h.pool.status(), before);
+        // The re-connect of an invalidated slot, too.
+        drop(guard);
+        let conn = h.pool.get().unwrap();
+        conn.invalidate();
+        let before = h.pool.status();
+        let _guard = h.faults.arm(Rule::on(Op::Connect).disconnect()).unwrap();
+        assert!(h.pool.get().unwrap_err().is_disconnect());
+        assert_eq!(h.pool.status(), before);
+        assert_eq!(h.journal.count(E::ConnectFailed), 2);
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().size(2).max_overflow(0), body)
+}
+
+#[rstest]
+fn b06_slow_connect_blocks_no_other_checkout_or_return(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let held = h.pool.get().unwrap();
+        let held_id = held.id();
+        let hang = h.faults.arm(Rule::on(Op::Connect).hang()).unwrap();
+        thread::scope(|s| {
+            let pool = &h.pool;
+            let slow = s.spawn(move || pool.get().map(|c| c.id()));
+            hang.wait_for_hits(1, Duration::from_secs(10));
+            // While that connect hangs, a return and a checkout go through.
+            drop(held);
+            let again = h.pool.get().unwrap();
+            assert_eq!(again.id(), held_id);
+            drop(again);
+            drop(hang);
+            assert!(slow.join().unwrap().is_ok());
+        });
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().size(3).max_overflow(0), body)
+}
+
+#[rstest]
+fn b07_invalidating_a_connection_wakes_a_waiter(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let held = h.pool.get().unwrap();
+        let held_id = held.id();
+        thread::scope(|s| {
+            let pool = &h.pool;
+            let waiter = s.spawn(move || pool.get().map(|c| c.id()));
+            until(|| h.pool.status().waiting == 1);
+            held.invalidate();
+            let got = waiter.join().unwrap().expect("the waiter gets the freed slot");
+            assert_ne!(got, held_id);
+        });
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().size(1).max_overflow(0), body)
+}
+
+#[rstest]
+#[case::fifo(false, 0)]
+#[case::lifo(true, 2)]
+fn b08_fifo_by_default_lifo_by_option(#[case] lifo: bool, #[case] expected: usize) {
+    let h = H::mock(PoolConfig::new().size(3).max_overflow(0).lifo(lifo));
+    let conns: Vec<_> = (0..3).map(|_| h.pool.get().unwrap()).collect();
+    let ids: Vec<_> = conns.iter().map(|c| c.id()).collect();
+    drop(conns); // returned in order
+    assert_eq!(h.pool.get().unwrap().id(), ids[expected]);
+}
+
+// ----- reset on return -----
+
+#[rstest]
+fn b09_reset_on_return(
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(ResetOnReturn::Rollback, ResetOnReturn::Commit, ResetOnReturn::None)] reset: ResetOnReturn,
+) {
+    fn body<D: Driver>(h: &H<D>, reset: ResetOnReturn) {
+        let mut conn = h.pool.get().unwrap();
+        let id = conn.id();
+        conn.begin().unwrap();
+        conn.execute(&H::<D>::write_sql("b09"), &[]).unwrap();
+        let since = h.journal.len();
+        drop(conn);
+        assert_eq!(
+            h.kinds_since(since, id),
+            [E::Reset, E::Checkin],
+            "the Reset event fires"
+        );
+        let detail = &h.journal.events()[since].detail;
+        match reset {
+            ResetOnReturn::Rollback => assert_eq!(detail, "rollback"),
+            ResetOnReturn::Commit => assert_eq!(detail, "commit"),
+            ResetOnReturn::None => assert_eq!(detail, "left open"),
+        }
+        // Even with None, the next checkout gets no open transaction.
+        let conn = h.pool.get().unwrap();
+        assert!(!conn.in_transaction());
+        drop(conn);
+        assert_eq!(h.committed("b09"), reset == ResetOnReturn::Commit);
+        // A clean return still journals a reset.
+        let since = h.journal.len();
+        drop(h.pool.get().unwrap());
+        assert!(h.kinds_since(since, id).contains(&E::Reset));
+    }
+    match kind {
+        Kind::Mock => body(&H::mock(PoolConfig::new().reset_on_return(reset)), reset),
+        Kind::Sqlite => body(&H::sqlite(PoolConfig::new().reset_on_return(reset)), reset),
+    }
+}
+
+#[rstest]
+fn b10_failed_rollback_on_return_invalidates(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let mut conn = h.pool.get().unwrap();
+        let id = conn.id();
+        conn.begin().unwrap();
+        conn.execute(&H::<D>::write_sql("b10"), &[]).unwrap();
+        let _fail = h
+            .faults
+            .arm(Rule::on(Op::Rollback).error(ErrorClass::Other))
+            .unwrap();
+        drop(conn); // must not panic
+        assert_eq!(
+            h.kinds_for(id),
+            [
+                E::FirstConnect,
+                E::Connect,
+                E::Checkout,
+                E::ResetFailed,
+                E::Invalidate,
+                E::Close,
+                E::Checkin
+            ]
+        );
+        assert_eq!(
+            h.pool.status(),
+            status(5, 0, 0, 0),
+            "never returned to the idle queue"
+        );
+        assert_eq!(h.open_connections(), 0);
+        assert!(!h.committed("b10"));
+        assert_ne!(h.pool.get().unwrap().id(), id);
+    }
+    on!(kind, PoolConfig::new(), body)
+}
+
+#[rstest]
+fn b11_connection_dropped_in_a_panic_is_invalidated(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let id = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut conn = h.pool.get().unwrap();
+            conn.begin().unwrap();
+            conn.execute(&H::<D>::write_sql("b11"), &[]).unwrap();
+            std::panic::panic_any(conn.id());
+        }))
+        .unwrap_err();
+        let id = *id.downcast::<dbfault::ConnId>().unwrap();
+        assert!(h.kinds_for(id).ends_with(&[E::Invalidate, E::Close, E::Checkin]));
+        assert!(!h.committed("b11"));
+        assert_ne!(h.pool.get().unwrap().id(), id, "never reused");
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new(), body)
+}
+
+#[rstest]
+fn b12_no_connection_is_handed_out_inside_a_transaction(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        for _ in 0..3 {
+            let mut conn = h.pool.get().unwrap();
+            assert!(!conn.in_transaction());
+            conn.begin().unwrap();
+        }
+        // ResetOnReturn::None left each one open; each checkout rolled back.
+        let resets = h
+            .journal
+            .events()
+            .into_iter()
+            .filter(|e| e.detail == "rollback at checkout")
+            .count();
+        assert_eq!(resets, 2);
+    }
+    on!(
+        kind,
+        PoolConfig::new().size(1).reset_on_return(ResetOnReturn::None),
+        body
+    )
+}
+
+// ----- invalidation -----
+
+#[rstest]
+fn b13_hard_invalidate_closes_and_returns_the_slot(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let conn = h.pool.get().unwrap();
+        let id = conn.id();
+        let _close_fails = h
+            .faults
+            .arm(Rule::on(Op::Close).error(ErrorClass::Other))
+            .unwrap();
+        let since = h.journal.len();
+        conn.invalidate(); // the close error is swallowed...
+        assert_eq!(h.kinds_since(since, id), [E::Invalidate, E::Close, E::Checkin]);
+        let close = h
+            .journal
+            .events()
+            .into_iter()
+            .find(|e| e.conn == Some(id) && e.kind == E::Close)
+            .unwrap();
+        assert!(
+            close.detail.starts_with("failed"),
+            "...and journaled: {}",
+            close.detail
+        );
+        assert_eq!(h.pool.status(), status(5, 0, 0, 0));
+        let next = h.pool.get().unwrap();
+        assert_ne!(next.id(), id);
+        assert_eq!(h.kinds_for(next.id()), [E::Connect, E::Checkout]);
+    }
+    on!(kind, PoolConfig::new(), body)
+}
+
+#[rstest]
+fn b14_soft_invalidate_replaces_at_next_checkout(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let mut conn = h.pool.get().unwrap();
+        let id = conn.id();
+        let since = h.journal.len();
+        conn.invalidate_soft();
+        conn.invalidate_soft(); // twice: no-op
+        conn.execute(&H::<D>::write_sql("b14"), &[]).unwrap(); // still usable
+        drop(conn);
+        assert_eq!(
+            h.kinds_since(since, id),
+            [E::SoftInvalidate, E::Reset, E::Checkin]
+        );
+        let since = h.journal.len();
+        let next = h.pool.get().unwrap();
+        assert_ne!(next.id(), id);
+        assert_eq!(h.kinds_since(since, id), [E::Close]);
+        assert_eq!(h.kinds_since(since, next.id()), [E::Connect, E::Checkout]);
+        assert!(h.committed("b14"));
+    }
+    on!(kind, PoolConfig::new(), body)
+}
+
+#[rstest]
+fn b15_disconnect_invalidates_older_connections(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let engine = h.engine();
+        let a = h.pool.get().unwrap();
+        let b = h.pool.get().unwrap();
+        let (a_id, b_id) = (a.id(), b.id());
+        drop((a, b));
+        let mut c = engine.connect().unwrap();
+        let mut d = engine.connect().unwrap();
+        let (c_id, d_id) = (c.pooled().unwrap().id(), d.pooled().unwrap().id());
+        assert_eq!([c_id, d_id], [a_id, b_id]);
+        // c dies: c and everything opened before it is stale.
+        h.faults.kill(c_id);
+        assert!(c.execute("SELECT 1", &[]).unwrap_err().connection_invalidated());
+        // A new connection opened after the failure...
+        let e = h.pool.get().unwrap();
+        let e_id = e.id();
+        // ...is not invalidated by an older connection failing in the same burst.
+        h.faults.kill(d_id);
+        assert!(d.execute("SELECT 1", &[]).unwrap_err().connection_invalidated());
+        drop(e);
+        assert_eq!(
+            h.pool.get().unwrap().id(),
+            e_id,
+            "one burst bumps the generation once"
+        );
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().size(3), body)
+}
+
+#[rstest]
+fn b15_stale_idle_connections_are_replaced_lazily(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let engine = h.engine();
+        let old = h.pool.get().unwrap();
+        let old_id = old.id();
+        drop(old);
+        let mut victim = engine.connect().unwrap();
+        let victim_id = victim.pooled().unwrap().id();
+        assert_eq!(victim_id, old_id);
+        let other = h.pool.get().unwrap(); // opened before the failure
+        let other_id = other.id();
+        drop(other);
+        h.faults.kill(victim_id);
+        victim.execute("SELECT 1", &[]).unwrap_err();
+        drop(victim);
+        // `other` is idle and stale: replaced at its next checkout, not before.
+        assert_eq!(h.kinds_for(other_id).last(), Some(&E::Checkin));
+        let since = h.journal.len();
+        let fresh = h.pool.get().unwrap();
+        assert_ne!(fresh.id(), other_id);
+        assert_eq!(h.kinds_since(since, other_id), [E::Invalidate, E::Close]);
+    }
+    on!(kind, PoolConfig::new(), body)
+}
+
+#[rstest]
+fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    fn body<D: Driver>(h: &H<D>) {
+        let engine = h.engine();
+        let mut conn = engine.connect().unwrap();
+        let id = conn.pooled().unwrap().id();
+        conn.invalidate();
+        conn.invalidate();
+        assert_eq!(
+            h.journal
+                .kinds_for(id)
+                .iter()
+                .filter(|k| **k == E::Invalidate)
+                .count(),
+            1
+        );
+        drop(conn);
+
+        let mut detached = h.pool.get().unwrap();
+        let did = detached.id();
+        detached.detach();
+        detached.detach();
+        assert_eq!(h.pool.status(), status(1, 0, 0, 0), "the slot is free at once");
+        let other = h.pool.get().unwrap(); // the freed slot serves someone else
+        assert_ne!(other.id(), did);
+        detached.execute("SELECT 1", &[]).unwrap(); // still usable
+        drop(detached);
+        assert_eq!(h.kinds_for(did).last(), Some(&E::CloseDetached));
+        assert_eq!(h.open_connections(), 1);
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().size(1).max_overflow(0), body)
+}
+
+// ----- recycle and pre-ping -----
+
+#[rstest]
+fn b17_recycle_replaces_old_connections_at_checkout(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let id = h.pool.get().unwrap().id();
+        h.clock.advance(Duration::from_secs(9));
+        assert_eq!(h.pool.get().unwrap().id(), id, "younger than the recycle age");
+        h.clock.advance(Duration::from_secs(1));
+        let since = h.journal.len();
+        let fresh = h.pool.get().unwrap();
+        assert_ne!(fresh.id(), id);
+        assert_eq!(h.kinds_since(since, id), [E::Recycle, E::Close]);
+        assert_eq!(h.kinds_since(since, fresh.id()), [E::Connect, E::Checkout]);
+    }
+    on!(kind, PoolConfig::new().recycle(Duration::from_secs(10)), body)
+}
+
+#[rstest]
+fn b18_pre_ping_skips_the_first_checkout_and_pings_later_ones(
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    fn body<D: Driver>(h: &H<D>) {
+        let id = h.pool.get().unwrap().id();
+        assert_eq!(h.kinds_for(id)[..3], [E::FirstConnect, E::Connect, E::Checkout]);
+        let since = h.journal.len();
+        drop(h.pool.get().unwrap());
+        assert_eq!(h.kinds_since(since, id)[..2], [E::Ping, E::Checkout]);
+    }
+    on!(kind, PoolConfig::new().pre_ping(true), body)
+}
+
+#[rstest]
+fn b18_ping_disconnect_reconnects_silently(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let a = h.pool.get().unwrap();
+        let b = h.pool.get().unwrap();
+        let (a_id, b_id) = (a.id(), b.id());
+        drop((a, b));
+        h.faults.restart();
+        let conn = h.pool.get().expect("the caller sees no error");
+        assert!(![a_id, b_id].contains(&conn.id()));
+        assert_eq!(
+            h.kinds_since(0, a_id)[5..],
+            [E::PingFailed, E::Invalidate, E::Close]
+        );
+        // The whole pool was invalidated: b is replaced without a ping.
+        let since = h.journal.len();
+        let other = h.pool.get().unwrap();
+        assert_ne!(other.id(), b_id);
+        assert_eq!(h.kinds_since(since, b_id), [E::Invalidate, E::Close]);
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().pre_ping(true), body)
+}
+
+#[rstest]
+fn b18_ping_disconnect_then_failed_reconnect_returns_the_error(
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    fn body<D: Driver>(h: &H<D>) {
+        drop(h.pool.get().unwrap());
+        let before = h.pool.status();
+        h.faults.outage();
+        let err = h.pool.get().unwrap_err();
+        assert!(err.is_disconnect() && err.is_injected(), "{err}");
+        assert_eq!(
+            h.pool.status(),
+            status(before.size, 0, 0, 0),
+            "the slot is returned"
+        );
+        h.faults.restore();
+        drop(h.pool.get().unwrap());
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().pre_ping(true), body)
+}
+
+#[rstest]
+fn b18_ping_failing_otherwise_invalidates_that_connection(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let a = h.pool.get().unwrap();
+        let b = h.pool.get().unwrap();
+        let (a_id, b_id) = (a.id(), b.id());
+        drop((a, b));
+        let guard = h
+            .faults
+            .arm(
+                Rule::on(Op::Ping)
+                    .times(1)
+                    .error_with(ErrorClass::Other, "XX000", "internal error"),
+            )
+            .unwrap();
+        let err = h.pool.get().unwrap_err();
+        assert_eq!(err.code(), Some("XX000"));
+        assert!(err.connection_invalidated());
+        drop(guard);
+        assert_eq!(
+            h.kinds_since(0, a_id)[5..],
+            [E::PingFailed, E::Invalidate, E::Close, E::Checkin]
+        );
+        // Only that connection: b is still good.
+        assert_eq!(h.pool.get().unwrap().id(), b_id);
+        h.assert_consistent();
+    }
+    on!(kind, PoolConfig::new().pre_ping(true), body)
+}
+
+#[rstest]
+fn b18_pre_ping_idle_pings_only_idle_connections(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        let id = h.pool.get().unwrap().id();
+        let since = h.journal.len();
+        drop(h.pool.get().unwrap());
+        h.clock.advance(Duration::from_millis(500));
+        drop(h.pool.get().unwrap());
+        assert!(
+            !h.kinds_since(since, id).contains(&E::Ping),
+            "a busy pool skips the round trip"
+        );
+        h.clock.advance(Duration::from_millis(501));
+        let since = h.journal.len();
+        drop(h.pool.get().unwrap());
+        assert_eq!(h.kinds_since(since, id)[..2], [E::Ping, E::Checkout]);
+    }
+    on!(
+        kind,
+        PoolConfig::new().pre_ping_idle(Duration::from_millis(500)),
+        body
+    )
+}
+
+// ----- event orders of DESIGN.md's table -----
+
+#[rstest]
+fn event_orders_of_the_usual_paths(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
+    fn body<D: Driver>(h: &H<D>) {
+        // first checkout
+        let conn = h.pool.get().unwrap();
+        let id = conn.id();
+        assert_eq!(h.journal.kinds(), [E::FirstConnect, E::Connect, E::Checkout]);
+        // return
+        let since = h.journal.len();
+        drop(conn);
+        assert_eq!(h.kinds_since(since, id), [E::Reset, E::Checkin]);
+        // invalidate while out
+        let since = h.journal.len();
+        h.pool.get().unwrap().invalidate();
+        assert_eq!(
+            h.kinds_since(since, id),
+            [E::Checkout, E::Invalidate, E::Close, E::Checkin]
+        );
+        // soft invalidate, then return
+        let mut conn = h.pool.get().unwrap();
+        let id = conn.id();
+        let since = h.journal.len();
+        conn.invalidate_soft();
+        drop(conn);
+        assert_eq!(
+            h.kinds_since(since, id),
+            [E::SoftInvalidate, E::Reset, E::Checkin]
+        );
+        // next checkout after soft invalidate
+        let since = h.journal.len();
+        let conn = h.pool.get().unwrap();
+        let kinds: Vec<E> = h.journal.kinds()[since..].to_vec();
+        assert_eq!(kinds, [E::Close, E::Connect, E::Checkout]);
+        drop(conn);
+    }
+    on!(kind, PoolConfig::new(), body)
+}
+
+// ----- configuration -----
+
+#[rstest]
+#[case::zero_timeout(PoolConfig::new().timeout(Duration::ZERO), "timeout")]
+#[case::zero_recycle(PoolConfig::new().recycle(Duration::ZERO), "recycle")]
+#[case::no_capacity(PoolConfig::new().size(0).max_overflow(0), "size")]
+fn impossible_configs_are_config_errors(#[case] cfg: PoolConfig, #[case] field: &str) {
+    let err = dbfault::Pool::new(dbfault::MockServer::new().driver(), cfg).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+}
+
+#[test]
+fn defaults_are_sqlalchemys() {
+    let h = H::mock(PoolConfig::new());
+    let conns: Vec<_> = (0..15).map(|_| h.pool.get().unwrap()).collect();
+    assert_eq!(h.pool.status(), status(5, 0, 15, 10));
+    drop(conns);
+    assert_eq!(h.pool.status(), status(5, 5, 0, 0));
+    assert!(format!("{:?}", PoolConfig::default()).contains("timeout: 30s"));
+}
+
+#[test]
+fn sub_second_timeout_is_honoured() {
+    let h = H::mock(
+        PoolConfig::new()
+            .size(1)
+            .max_overflow(0)
+            .timeout(Duration::from_millis(250)),
+    );
+    let _held = h.pool.get().unwrap();
+    thread::scope(|s| {
+        let waiter = s.spawn(|| h.pool.get().map(|c| c.id()));
+        until(|| h.pool.status().waiting == 1);
+        h.clock.advance(Duration::from_millis(250));
+        assert_eq!(waiter.join().unwrap().unwrap_err().kind(), ErrorKind::Timeout);
+    });
+}
