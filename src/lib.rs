@@ -43,10 +43,14 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "tokio")]
+mod asyncdrv;
 mod clock;
 mod dialect;
 mod driver;
 mod engine;
+#[cfg(feature = "tokio")]
+mod engine_async;
 mod error;
 mod fault;
 mod journal;
@@ -55,12 +59,19 @@ mod pool;
 mod script;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod testing;
 mod value;
 
+#[cfg(feature = "tokio")]
+pub use asyncdrv::{
+    AsyncConnection, AsyncDriver, AsyncMockConnection, AsyncMockDriver, Blocking, BlockingConnection,
+};
 pub use clock::Clock;
 pub use dialect::Dialect;
 pub use driver::{Connection, Driver};
 pub use engine::{Engine, EngineConnection, Transaction};
+#[cfg(feature = "tokio")]
+pub use engine_async::{AsyncEngine, AsyncEngineConnection, AsyncTransaction};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, render_timeline};
@@ -69,6 +80,8 @@ pub use mock::{
     MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,
     normalize_sql,
 };
+#[cfg(feature = "tokio")]
+pub use pool::{AsyncPool, AsyncPooledConnection};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};
 pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]

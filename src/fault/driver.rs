@@ -76,6 +76,16 @@ impl<D> FaultyDriver<D> {
     pub fn inner(&self) -> &D {
         &self.inner
     }
+
+    #[cfg(feature = "tokio")]
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(super) fn dialect_arc(&self) -> &Arc<dyn Dialect> {
+        &self.dialect
+    }
 }
 
 impl<D: fmt::Debug> fmt::Debug for FaultyDriver<D> {
@@ -151,7 +161,12 @@ impl<D: Driver> Driver for FaultyDriver<D> {
                 "connection dropped right after connect (injected)",
             ));
         }
-        Ok(FaultyConnection::register(inner, &self.shared, &self.dialect))
+        Ok(FaultyConnection::register(
+            inner.id(),
+            inner,
+            &self.shared,
+            &self.dialect,
+        ))
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
@@ -161,30 +176,29 @@ impl<D: Driver> Driver for FaultyDriver<D> {
 
 /// A connection of a [`FaultyDriver`].
 pub struct FaultyConnection<C> {
-    id: ConnId,
+    pub(super) id: ConnId,
     /// Closed by its owner (not killed).
-    closed: bool,
-    cell: Arc<Cell<C>>,
-    shared: Arc<Shared>,
-    dialect: Arc<dyn Dialect>,
+    pub(super) closed: bool,
+    pub(super) cell: Arc<Cell<C>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) dialect: Arc<dyn Dialect>,
 }
 
 /// The part of a connection the server side can reach: its death flag and
 /// the inner connection.
-struct Cell<C> {
-    dead: AtomicBool,
-    inner: Mutex<Option<C>>,
+pub(super) struct Cell<C> {
+    pub(super) dead: AtomicBool,
+    pub(super) inner: Mutex<Option<C>>,
 }
 
-impl<C: Connection> Kill for Cell<C> {
+impl<C: Send> Kill for Cell<C> {
     fn kill(&self) {
         self.dead.store(true, Ordering::Release);
-        // An operation in flight holds the lock; it closes the inner
-        // connection itself when it sees the flag.
+        // Dropping a driver connection closes it. An operation in flight
+        // holds the lock (or, in async code, the connection itself); it
+        // drops the connection when it sees the flag.
         if let Ok(mut inner) = self.inner.try_lock() {
-            if let Some(mut conn) = inner.take() {
-                let _ = conn.close();
-            }
+            drop(inner.take());
         }
     }
 }
@@ -198,9 +212,8 @@ impl<C> fmt::Debug for FaultyConnection<C> {
     }
 }
 
-impl<C: Connection> FaultyConnection<C> {
-    pub(crate) fn register(inner: C, shared: &Arc<Shared>, dialect: &Arc<dyn Dialect>) -> Self {
-        let id = inner.id();
+impl<C: Send + 'static> FaultyConnection<C> {
+    pub(super) fn register(id: ConnId, inner: C, shared: &Arc<Shared>, dialect: &Arc<dyn Dialect>) -> Self {
         let cell = Arc::new(Cell {
             dead: AtomicBool::new(false),
             inner: Mutex::new(Some(inner)),
@@ -222,7 +235,7 @@ impl<C: Connection> FaultyConnection<C> {
         self.cell.dead.load(Ordering::Acquire)
     }
 
-    fn dead_error(&self, op: Op) -> Error {
+    pub(super) fn dead_error(&self, op: Op) -> Error {
         injected_disconnect(
             &*self.dialect,
             format_args!("{op} on {}: the connection was killed", self.id),
@@ -231,11 +244,22 @@ impl<C: Connection> FaultyConnection<C> {
 
     /// Kills the connection from its own thread: the inner connection is
     /// closed now, so the server rolls back its open transaction.
-    fn kill_now(&self) {
+    pub(super) fn kill_now(&self) {
         self.shared.unregister(self.id);
         self.cell.kill();
     }
 
+    /// Consults the rules for `op`.
+    pub(super) fn fired(&self, op: Op, sql: &str) -> Option<Fired> {
+        if self.shared.any_armed() {
+            self.shared.decide(op, sql, Some(self.id))
+        } else {
+            None
+        }
+    }
+}
+
+impl<C: Connection> FaultyConnection<C> {
     /// Runs `f` on the inner connection unless it is dead.
     fn call<T>(&self, op: Op, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
         let mut inner = lock(&self.cell.inner);
@@ -249,15 +273,6 @@ impl<C: Connection> FaultyConnection<C> {
         match inner.as_mut() {
             Some(conn) => f(conn),
             None => Err(self.dead_error(op)),
-        }
-    }
-
-    /// Consults the rules for `op`.
-    fn fired(&self, op: Op, sql: &str) -> Option<Fired> {
-        if self.shared.any_armed() {
-            self.shared.decide(op, sql, Some(self.id))
-        } else {
-            None
         }
     }
 

@@ -430,6 +430,11 @@ impl fmt::Debug for FaultGuard {
 }
 
 impl FaultGuard {
+    #[cfg(feature = "tokio")]
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// How many times the rule has fired.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Acquire)

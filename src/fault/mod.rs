@@ -16,6 +16,8 @@
 //! and every server-wide fault is written to the journal as a `fault`
 //! event. The fault layer knows nothing of pools.
 
+#[cfg(feature = "tokio")]
+mod async_impl;
 mod driver;
 mod faults;
 mod plan;

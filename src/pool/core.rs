@@ -278,7 +278,7 @@ impl<C> Core<C> {
 
     /// Returns a step a cancelled checkout will not use. Returns the waiter
     /// to wake, if the step went to one.
-    #[allow(dead_code)] // used by the tokio shell, which is not written yet
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn give_back(&mut self, step: Step<C>, now: Instant) -> Option<WaiterId> {
         match step {
             Step::Ready { conn, meta, .. } | Step::Replace { conn, meta } => {

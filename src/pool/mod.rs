@@ -10,10 +10,14 @@
 mod config;
 pub(crate) mod core;
 mod sync;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 pub use self::config::{PoolConfig, ResetOnReturn};
 pub use self::core::PoolStatus;
 pub use self::sync::{Pool, PooledConnection};
+#[cfg(feature = "tokio")]
+pub use self::tokio::{AsyncPool, AsyncPooledConnection};
 
 use self::core::CoreConfig;
 

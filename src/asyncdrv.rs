@@ -1,0 +1,285 @@
+//! The async driver traits (feature `tokio`), the mock's async driver, and
+//! [`Blocking`], which runs any sync driver on tokio's blocking pool.
+//!
+//! [`AsyncDriver`] and [`AsyncConnection`] mirror [`Driver`] and
+//! [`Connection`] method for method. No concrete type implements both a
+//! sync and an async trait, so their method names never clash where both
+//! are in scope; generic wrappers ([`FaultyDriver`](crate::FaultyDriver))
+//! implement whichever their inner driver does.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use crate::clock::lock;
+use crate::{ConnId, Connection, Dialect, Driver, Error, MockServer, Result, Row, Value};
+
+/// Opens [`AsyncConnection`]s; the async mirror of [`Driver`].
+pub trait AsyncDriver: Send + Sync + 'static {
+    /// The connection type this driver opens.
+    type Connection: AsyncConnection;
+
+    /// Opens a new connection. If the future is dropped before it
+    /// completes, no connection is left open.
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection>> + Send;
+
+    /// The dialect that classifies this driver's errors. Must not block.
+    fn dialect(&self) -> Arc<dyn Dialect>;
+}
+
+/// One open connection; the async mirror of [`Connection`], with the same
+/// contract.
+///
+/// Dropping an operation's future before it completes (cancellation) may
+/// leave the operation applied or not; the connection stays usable, and
+/// `in_transaction` reports what is true once the operation is settled (a
+/// wrapper that cannot tell yet reports `true`, so a pool resets it).
+pub trait AsyncConnection: Send + 'static {
+    /// The connection's stable id. Must not block.
+    fn id(&self) -> ConnId;
+    /// Runs a statement that returns no rows.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> impl Future<Output = Result<u64>> + Send;
+    /// Runs a statement and collects its rows.
+    fn query(&mut self, sql: &str, params: &[Value]) -> impl Future<Output = Result<Vec<Row>>> + Send;
+    /// Opens a transaction.
+    fn begin(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Commits the open transaction.
+    fn commit(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Rolls back the open transaction; a no-op when none is open.
+    fn rollback(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Checks that the connection is alive with a round trip.
+    fn ping(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Whether a transaction is (or may be) open. Must not block.
+    fn in_transaction(&self) -> bool;
+    /// Closes the connection. Idempotent.
+    fn close(&mut self) -> impl Future<Output = Result<()>> + Send;
+}
+
+// ----- the mock, natively async -----
+
+impl MockServer {
+    /// An async driver on this server: same state, same log, same
+    /// committed statements as [`driver`](MockServer::driver).
+    pub fn async_driver(&self) -> AsyncMockDriver {
+        AsyncMockDriver { server: self.clone() }
+    }
+}
+
+/// The [`AsyncDriver`] over a [`MockServer`]. Each operation yields once
+/// before the server applies it (the request in flight) and once after
+/// (the reply in flight), so a test can cancel it at either point.
+#[derive(Debug, Clone)]
+pub struct AsyncMockDriver {
+    server: MockServer,
+}
+
+impl AsyncMockDriver {
+    /// The server this driver connects to.
+    pub fn server(&self) -> &MockServer {
+        &self.server
+    }
+}
+
+impl AsyncDriver for AsyncMockDriver {
+    type Connection = AsyncMockConnection;
+
+    async fn connect(&self) -> Result<AsyncMockConnection> {
+        tokio::task::yield_now().await;
+        Ok(AsyncMockConnection {
+            id: self.server.open(),
+            server: self.server.clone(),
+        })
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.server.dialect()
+    }
+}
+
+/// One async connection to a [`MockServer`]. Dropping it closes it.
+#[derive(Debug)]
+pub struct AsyncMockConnection {
+    id: ConnId,
+    server: MockServer,
+}
+
+impl AsyncMockConnection {
+    /// Runs one server operation between two yields.
+    async fn round_trip<T>(&self, f: impl FnOnce(&MockServer, ConnId) -> Result<T>) -> Result<T> {
+        tokio::task::yield_now().await;
+        let result = f(&self.server, self.id);
+        tokio::task::yield_now().await;
+        result
+    }
+}
+
+impl AsyncConnection for AsyncMockConnection {
+    fn id(&self) -> ConnId {
+        self.id
+    }
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.round_trip(|s, id| s.execute(id, sql, params)).await
+    }
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.round_trip(|s, id| s.query(id, sql, params)).await
+    }
+    async fn begin(&mut self) -> Result<()> {
+        self.round_trip(MockServer::begin).await
+    }
+    async fn commit(&mut self) -> Result<()> {
+        self.round_trip(MockServer::commit).await
+    }
+    async fn rollback(&mut self) -> Result<()> {
+        self.round_trip(MockServer::rollback).await
+    }
+    async fn ping(&mut self) -> Result<()> {
+        self.round_trip(MockServer::ping).await
+    }
+    fn in_transaction(&self) -> bool {
+        self.server.in_transaction(self.id)
+    }
+    async fn close(&mut self) -> Result<()> {
+        self.server.close(self.id)
+    }
+}
+
+impl Drop for AsyncMockConnection {
+    fn drop(&mut self) {
+        let _ = self.server.close(self.id);
+    }
+}
+
+// ----- any sync driver on the blocking pool -----
+
+/// Runs a sync [`Driver`] on tokio's blocking pool, as an [`AsyncDriver`].
+/// `Blocking<SqliteDriver>` is how the async pool uses real SQLite.
+pub struct Blocking<D> {
+    inner: Arc<D>,
+}
+
+impl<D> Blocking<D> {
+    /// Wraps `driver`.
+    pub fn new(driver: D) -> Self {
+        Blocking {
+            inner: Arc::new(driver),
+        }
+    }
+
+    /// The wrapped driver.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+}
+
+impl<D> Clone for Blocking<D> {
+    fn clone(&self) -> Self {
+        Blocking {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<D: fmt::Debug> fmt::Debug for Blocking<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Blocking").field(&self.inner).finish()
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> Error {
+    Error::closed(format!("the blocking task failed: {e}"))
+}
+
+impl<D: Driver> AsyncDriver for Blocking<D> {
+    type Connection = BlockingConnection<D::Connection>;
+
+    async fn connect(&self) -> Result<Self::Connection> {
+        let driver = Arc::clone(&self.inner);
+        let conn = tokio::task::spawn_blocking(move || driver.connect())
+            .await
+            .map_err(join_error)??;
+        Ok(BlockingConnection {
+            id: conn.id(),
+            inner: Arc::new(Mutex::new(Some(conn))),
+        })
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.inner.dialect()
+    }
+}
+
+/// A sync connection driven on tokio's blocking pool.
+///
+/// An operation whose future is dropped still runs to its end on the
+/// blocking pool; until it has, `in_transaction` answers `true` (it cannot
+/// know), so a pool rolls the connection back before reusing it.
+pub struct BlockingConnection<C> {
+    id: ConnId,
+    inner: Arc<Mutex<Option<C>>>,
+}
+
+impl<C> fmt::Debug for BlockingConnection<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingConnection")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl<C: Connection> BlockingConnection<C> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut C) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        let id = self.id;
+        tokio::task::spawn_blocking(move || match lock(&inner).as_mut() {
+            Some(conn) => f(conn),
+            None => Err(Error::closed(format!("{id}: the connection is closed"))),
+        })
+        .await
+        .map_err(join_error)?
+    }
+}
+
+impl<C: Connection> AsyncConnection for BlockingConnection<C> {
+    fn id(&self) -> ConnId {
+        self.id
+    }
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.run(move |c| c.execute(&sql, &params)).await
+    }
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.run(move |c| c.query(&sql, &params)).await
+    }
+    async fn begin(&mut self) -> Result<()> {
+        self.run(C::begin).await
+    }
+    async fn commit(&mut self) -> Result<()> {
+        self.run(C::commit).await
+    }
+    async fn rollback(&mut self) -> Result<()> {
+        self.run(C::rollback).await
+    }
+    async fn ping(&mut self) -> Result<()> {
+        self.run(C::ping).await
+    }
+    fn in_transaction(&self) -> bool {
+        match self.inner.try_lock() {
+            Ok(conn) => conn.as_ref().is_some_and(C::in_transaction),
+            // An operation is still running on the blocking pool.
+            Err(_) => true,
+        }
+    }
+    async fn close(&mut self) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || match lock(&inner).take() {
+            Some(mut conn) => conn.close(),
+            None => Ok(()),
+        })
+        .await
+        .map_err(join_error)?
+    }
+}

@@ -1,0 +1,294 @@
+//! The fault layer over async drivers (feature `tokio`): `FaultyDriver<D>`
+//! is an [`AsyncDriver`] whenever `D` is. Delays and hangs wait on tokio's
+//! clock, so a test with a paused clock runs them instantly and exactly.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::driver::{Cell, FaultyConnection, FaultyDriver, injected_disconnect, injected_error};
+use super::faults::{FaultGuard, Fired, Shared};
+use super::rule::{Action, Op};
+use crate::clock::lock;
+use crate::{AsyncConnection, AsyncDriver, ConnId, Dialect, Error, Result, Row, Value};
+
+impl Shared {
+    /// Waits `d` on the fault layer's clock without blocking the thread.
+    pub(crate) async fn sleep_async(&self, d: Duration) {
+        let clock = self.clock();
+        if clock.is_manual() {
+            clock.advance(d);
+        } else {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// Waits until `rule` is disarmed.
+    pub(crate) async fn wait_disarmed_async(&self, rule: u64) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_armed(rule) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl FaultGuard {
+    /// Waits (on tokio's clock) until the rule has fired `n` times or
+    /// `timeout` passed; returns whether it reached `n`.
+    pub async fn wait_for_hits_async(&self, n: u64, timeout: Duration) -> bool {
+        let shared = Arc::clone(self.shared());
+        let reached = async {
+            loop {
+                let notified = shared.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.hits() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, reached).await.is_ok()
+    }
+}
+
+/// What the fault layer does around one call, once any delay or hang is
+/// over.
+enum Then {
+    Proceed,
+    ApplyThenKill,
+}
+
+impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
+    type Connection = FaultyConnection<D::Connection>;
+
+    async fn connect(&self) -> Result<Self::Connection> {
+        let shared = self.shared();
+        let dialect = self.dialect_arc();
+        if shared.in_outage() {
+            return Err(injected_disconnect(
+                &**dialect,
+                "connection refused: server is down",
+            ));
+        }
+        let fired = if shared.any_armed() {
+            shared.decide(Op::Connect, "", None)
+        } else {
+            None
+        };
+        let then = match fired {
+            None => Then::Proceed,
+            Some(fired) => {
+                before(shared, &**dialect, fired, || {
+                    injected_disconnect(&**dialect, "connection refused (injected)")
+                })
+                .await?
+            }
+        };
+        let inner = self.inner().connect().await?;
+        if let Then::ApplyThenKill = then {
+            drop(inner);
+            return Err(injected_disconnect(
+                &**dialect,
+                "connection dropped right after connect (injected)",
+            ));
+        }
+        Ok(FaultyConnection::register(inner.id(), inner, shared, dialect))
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        Arc::clone(self.dialect_arc())
+    }
+}
+
+/// Applies a fired rule before the call: fails it, or waits out a delay
+/// or a hang, or tells the call to kill the connection afterwards.
+async fn before(
+    shared: &Shared,
+    _dialect: &dyn Dialect,
+    fired: Fired,
+    disconnect: impl FnOnce() -> Error,
+) -> Result<Then> {
+    if let Some(err) = injected_error(&fired.action) {
+        return Err(err);
+    }
+    match fired.action {
+        Action::Disconnect => Err(disconnect()),
+        Action::DisconnectAfterApply => Ok(Then::ApplyThenKill),
+        Action::Delay(d) => {
+            shared.sleep_async(d).await;
+            Ok(Then::Proceed)
+        }
+        Action::Hang => {
+            shared.wait_disarmed_async(fired.rule).await;
+            Ok(Then::Proceed)
+        }
+        Action::Error { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The inner connection, taken out of its cell for the length of one async
+/// call and put back when dropped, even if the call's future was dropped
+/// (unless the connection was killed meanwhile: then it is dropped, which
+/// closes it).
+struct Taken<'a, C> {
+    cell: &'a Cell<C>,
+    conn: Option<C>,
+}
+
+impl<C> Drop for Taken<'_, C> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut inner = lock(&self.cell.inner);
+            if self.cell.dead.load(Ordering::Acquire) {
+                drop(inner);
+                drop(conn);
+            } else {
+                *inner = Some(conn);
+            }
+        }
+    }
+}
+
+impl<C: AsyncConnection> FaultyConnection<C> {
+    fn take(&self, op: Op) -> Result<Taken<'_, C>> {
+        let mut inner = lock(&self.cell.inner);
+        if self.cell.dead.load(Ordering::Acquire) {
+            drop(inner.take());
+            return Err(self.dead_error(op));
+        }
+        match inner.take() {
+            Some(conn) => Ok(Taken {
+                cell: &self.cell,
+                conn: Some(conn),
+            }),
+            None => Err(self.dead_error(op)),
+        }
+    }
+
+    /// Checks the connection's state and the rules before a call.
+    async fn begin_call(&self, op: Op, sql: &str) -> Result<Then> {
+        if self.closed {
+            return Err(Error::closed(format!(
+                "{op} on {}: the connection is closed",
+                self.id
+            )));
+        }
+        if self.is_dead() {
+            return Err(self.dead_error(op));
+        }
+        match self.fired(op, sql) {
+            None => Ok(Then::Proceed),
+            Some(fired) => {
+                let id = self.id;
+                let dialect = Arc::clone(&self.dialect);
+                let result = before(&self.shared, &*dialect, fired, || {
+                    injected_disconnect(
+                        &*dialect,
+                        format_args!("{op} on {id}: server closed the connection (injected)"),
+                    )
+                })
+                .await;
+                if result
+                    .as_ref()
+                    .err()
+                    .is_some_and(|e| e.kind() == crate::ErrorKind::Closed)
+                {
+                    self.kill_now();
+                }
+                result
+            }
+        }
+    }
+
+    /// Ends a call: kills the connection if the rule said so.
+    fn end_call<T>(&self, op: Op, then: Then, result: Result<T>) -> Result<T> {
+        match then {
+            Then::Proceed => result,
+            Then::ApplyThenKill => {
+                self.kill_now();
+                Err(injected_disconnect(
+                    &*self.dialect,
+                    format_args!(
+                        "{op} on {}: connection lost after the server applied it (injected)",
+                        self.id
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// One async call through the fault layer.
+macro_rules! faulty_call {
+    ($self:ident, $op:expr, $sql:expr, |$conn:ident| $call:expr) => {{
+        let then = $self.begin_call($op, $sql).await?;
+        let result = {
+            let mut taken = $self.take($op)?;
+            let $conn = taken.conn.as_mut().expect("taken until dropped");
+            $call.await
+        };
+        $self.end_call($op, then, result)
+    }};
+}
+
+impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
+    fn id(&self) -> ConnId {
+        self.id
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        faulty_call!(self, Op::Execute, sql, |c| c.execute(sql, params))
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        faulty_call!(self, Op::Query, sql, |c| c.query(sql, params))
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        faulty_call!(self, Op::Begin, Op::Begin.implied_sql(), |c| c.begin())
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        faulty_call!(self, Op::Commit, Op::Commit.implied_sql(), |c| c.commit())
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        faulty_call!(self, Op::Rollback, Op::Rollback.implied_sql(), |c| c.rollback())
+    }
+
+    async fn ping(&mut self) -> Result<()> {
+        let dialect = Arc::clone(&self.dialect);
+        faulty_call!(self, Op::Ping, dialect.ping_sql(), |c| c.ping())
+    }
+
+    fn in_transaction(&self) -> bool {
+        if self.closed || self.is_dead() {
+            return false;
+        }
+        lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction)
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = if self.is_dead() {
+            Ok(())
+        } else {
+            faulty_call!(self, Op::Close, "", |c| c.close())
+        };
+        self.closed = true;
+        self.shared.unregister(self.id);
+        let conn = lock(&self.cell.inner).take();
+        if let Some(mut conn) = conn {
+            let _ = conn.close().await;
+        }
+        result
+    }
+}

@@ -1,0 +1,678 @@
+//! The tokio shell around the pool core (feature `tokio`).
+//!
+//! It drives the same [`Core`] as the threaded [`Pool`](crate::Pool). Every
+//! `.await` that holds a slot, a waiter's place or a connection sits behind
+//! a drop guard, so dropping a `get()` future at any await point gives back
+//! what it held. A connection dropped with a transaction open is rolled
+//! back by a spawned task before it is checked in (`Drop` cannot await);
+//! outside a runtime it is checked in dirty and rolled back at its next
+//! checkout. Either way no borrower ever receives it inside a transaction.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::core::{Checkin, Core, Meta, Reset, Step, WaiterId};
+use super::{PoolConfig, PoolStatus, ResetOnReturn};
+use crate::clock::lock;
+use crate::{AsyncConnection, AsyncDriver, Clock, Dialect, Error, EventKind, Journal, Result};
+
+/// A pool of async driver connections on tokio, with the same semantics as
+/// [`Pool`](crate::Pool). Cloning shares the pool.
+pub struct AsyncPool<D: AsyncDriver> {
+    inner: Arc<Inner<D>>,
+}
+
+struct Inner<D: AsyncDriver> {
+    driver: D,
+    dialect: Arc<dyn Dialect>,
+    state: Mutex<State<D::Connection>>,
+    journal: Option<Journal>,
+    clock: Clock,
+    timeout: Duration,
+    reset: ResetOnReturn,
+}
+
+struct State<C> {
+    core: Core<C>,
+    waiting: HashMap<WaiterId, Arc<Notify>>,
+}
+
+impl<D: AsyncDriver> Clone for AsyncPool<D> {
+    fn clone(&self) -> Self {
+        AsyncPool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<D: AsyncDriver> fmt::Debug for AsyncPool<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncPool")
+            .field("dialect", &self.inner.dialect.name())
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl<D: AsyncDriver> AsyncPool<D> {
+    /// A pool over `driver`. Opens nothing until the first checkout. Time
+    /// comes from tokio's clock unless the config names a clock or a
+    /// journal.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if `config` is
+    /// impossible.
+    pub fn new(driver: D, config: PoolConfig) -> Result<Self> {
+        config.validate()?;
+        let clock = match (&config.clock, &config.journal) {
+            (None, None) => Clock::tokio(),
+            _ => config.effective_clock(),
+        };
+        Ok(AsyncPool {
+            inner: Arc::new(Inner {
+                dialect: driver.dialect(),
+                state: Mutex::new(State {
+                    core: Core::new(config.core_config(), config.journal.is_some()),
+                    waiting: HashMap::new(),
+                }),
+                clock,
+                journal: config.journal,
+                timeout: config.timeout,
+                reset: config.reset_on_return,
+                driver,
+            }),
+        })
+    }
+
+    /// Checks out a connection, waiting up to `timeout` (on tokio's clock)
+    /// when the pool is exhausted. Waiters are served first come, first
+    /// served. Dropping the future at any await point loses nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::get`](crate::Pool::get).
+    pub async fn get(&self) -> Result<AsyncPooledConnection<D>> {
+        loop {
+            let now = self.inner.clock.now();
+            let step = {
+                let mut state = self.inner.lock();
+                let step = state.core.checkout(now);
+                if let Step::Wait(id) = step {
+                    state.waiting.insert(id, Arc::new(Notify::new()));
+                }
+                self.inner.flush(&mut state);
+                step
+            };
+            let step = match step {
+                Step::Wait(id) => self.inner.wait(id, now + self.inner.timeout).await?,
+                other => other,
+            };
+            if let Some((conn, meta)) = self.inner.run(step).await? {
+                return Ok(AsyncPooledConnection {
+                    pool: self.clone(),
+                    conn: Some(conn),
+                    meta,
+                    detached: false,
+                });
+            }
+        }
+    }
+
+    /// The pool's counters, read at one instant.
+    pub fn status(&self) -> PoolStatus {
+        self.inner.lock().core.status()
+    }
+
+    /// Invalidates every connection that exists now.
+    pub fn invalidate_all(&self) {
+        let mut state = self.inner.lock();
+        state.core.invalidate_all();
+        self.inner.flush(&mut state);
+    }
+
+    /// Closes every idle connection now; connections out are closed when
+    /// they come back.
+    pub async fn dispose(&self) {
+        let idle = {
+            let mut state = self.inner.lock();
+            let (idle, woken) = state.core.dispose();
+            for w in woken {
+                wake(&state, w);
+            }
+            self.inner.flush(&mut state);
+            idle
+        };
+        for (mut conn, meta) in idle {
+            let result = conn.close().await;
+            self.inner.record_close(meta.id, result);
+        }
+    }
+
+    /// The journal the pool writes to, if any.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.inner.journal.as_ref()
+    }
+
+    /// The driver's dialect.
+    pub fn dialect(&self) -> &Arc<dyn Dialect> {
+        &self.inner.dialect
+    }
+
+    /// The driver.
+    pub fn driver(&self) -> &D {
+        &self.inner.driver
+    }
+
+    /// Checks the pool's counter invariants at this instant; see
+    /// [`Pool::check_counters`](crate::Pool::check_counters).
+    pub fn check_counters(&self) -> std::result::Result<(), String> {
+        self.inner.lock().core.check()
+    }
+}
+
+fn wake<C>(state: &State<C>, waiter: WaiterId) {
+    if let Some(n) = state.waiting.get(&waiter) {
+        n.notify_one();
+    }
+}
+
+/// Gives back what a cancelled checkout held: a waiter's place, a
+/// reserved slot, or a connection being prepared.
+struct Undo<'a, D: AsyncDriver> {
+    inner: &'a Inner<D>,
+    held: Option<Held<D::Connection>>,
+}
+
+enum Held<C> {
+    Waiter(WaiterId),
+    Slot,
+    Conn(C, Meta),
+}
+
+impl<'a, D: AsyncDriver> Undo<'a, D> {
+    fn new(inner: &'a Inner<D>, held: Held<D::Connection>) -> Self {
+        Undo {
+            inner,
+            held: Some(held),
+        }
+    }
+
+    /// The operation completed: nothing to give back.
+    fn disarm(mut self) -> Option<Held<D::Connection>> {
+        self.held.take()
+    }
+}
+
+impl<D: AsyncDriver> Drop for Undo<'_, D> {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else { return };
+        let now = self.inner.clock.now();
+        let mut state = self.inner.lock();
+        let woken = match held {
+            Held::Waiter(id) => {
+                state.waiting.remove(&id);
+                state
+                    .core
+                    .cancel_wait(id, false)
+                    .and_then(|step| state.core.give_back(step, now))
+            }
+            Held::Slot => state.core.give_back(Step::Connect, now),
+            Held::Conn(conn, meta) => state.core.give_back(
+                Step::Ready {
+                    conn,
+                    meta,
+                    ping: false,
+                },
+                now,
+            ),
+        };
+        if let Some(w) = woken {
+            wake(&state, w);
+        }
+        self.inner.flush(&mut state);
+    }
+}
+
+impl<D: AsyncDriver> Inner<D> {
+    fn lock(&self) -> MutexGuard<'_, State<D::Connection>> {
+        lock(&self.state)
+    }
+
+    fn flush(&self, state: &mut State<D::Connection>) {
+        if let Some(journal) = &self.journal {
+            state
+                .core
+                .drain_events(|e| _ = journal.record(e.conn, e.kind, e.detail));
+        }
+    }
+
+    /// Waits as waiter `id` for a grant until `deadline`.
+    async fn wait(&self, id: WaiterId, deadline: std::time::Instant) -> Result<Step<D::Connection>> {
+        let undo = Undo::new(self, Held::Waiter(id));
+        let notify = self.lock().waiting.get(&id).cloned();
+        let Some(notify) = notify else {
+            unreachable!("a waiter is registered before it waits")
+        };
+        loop {
+            let notified = notify.notified();
+            {
+                let mut state = self.lock();
+                if let Some(step) = state.core.take_grant(id) {
+                    state.waiting.remove(&id);
+                    self.flush(&mut state);
+                    undo.disarm();
+                    return Ok(step);
+                }
+                let now = self.clock.now();
+                if now >= deadline {
+                    state.waiting.remove(&id);
+                    undo.disarm();
+                    if let Some(step) = state.core.cancel_wait(id, true) {
+                        self.flush(&mut state);
+                        return Ok(step);
+                    }
+                    self.flush(&mut state);
+                    let last = state.core.last_connect_error().cloned();
+                    return Err(Error::timeout(
+                        format!("no connection available within {:?}", self.timeout),
+                        last,
+                    ));
+                }
+            }
+            let now = self.clock.now();
+            if self.clock.is_manual() {
+                // A manual clock wakes no one: look again soon.
+                let _ = tokio::time::timeout(Duration::from_millis(1), notified).await;
+            } else {
+                let _ = tokio::time::timeout(deadline.saturating_duration_since(now), notified).await;
+            }
+        }
+    }
+
+    /// Performs a checkout step's I/O; `Ok(None)` means "start over".
+    async fn run(&self, step: Step<D::Connection>) -> Result<Option<(D::Connection, Meta)>> {
+        match step {
+            Step::Ready { conn, meta, ping } => self.ready(conn, meta, ping).await,
+            Step::Connect => self.connect(Undo::new(self, Held::Slot)).await.map(Some),
+            Step::Replace { mut conn, meta } => {
+                let undo = Undo::new(self, Held::Slot);
+                let result = conn.close().await;
+                drop(conn);
+                self.record_close(meta.id, result);
+                self.connect(undo).await.map(Some)
+            }
+            Step::Wait(_) => unreachable!("waits are resolved before run"),
+        }
+    }
+
+    /// Opens a connection for the slot `undo` holds.
+    async fn connect(&self, undo: Undo<'_, D>) -> Result<(D::Connection, Meta)> {
+        let result = self.driver.connect().await;
+        undo.disarm();
+        let now = self.clock.now();
+        let mut state = self.lock();
+        let (meta, woken) = state.core.connected(result.as_ref().map(|c| c.id()), now);
+        if let Some(w) = woken {
+            wake(&state, w);
+        }
+        self.flush(&mut state);
+        drop(state);
+        let conn = result?;
+        Ok((
+            conn,
+            meta.expect("the core returns a record for every successful connect"),
+        ))
+    }
+
+    /// Pings if asked and rolls back a transaction left open; the
+    /// connection is given back if the future is dropped meanwhile.
+    async fn ready(
+        &self,
+        conn: D::Connection,
+        meta: Meta,
+        ping: bool,
+    ) -> Result<Option<(D::Connection, Meta)>> {
+        let mut undo = Undo::new(self, Held::Conn(conn, meta));
+        let Some(Held::Conn(conn, _)) = undo.held.as_mut() else {
+            unreachable!()
+        };
+        if ping {
+            match conn.ping().await {
+                Ok(()) => {
+                    let mut state = self.lock();
+                    state.core.pinged(&meta);
+                    self.flush(&mut state);
+                }
+                Err(err) => {
+                    let Some(Held::Conn(mut conn, _)) = undo.disarm() else {
+                        unreachable!()
+                    };
+                    let err = err.classified_by(&*self.dialect);
+                    {
+                        let mut state = self.lock();
+                        state.core.ping_failed(&meta, &err);
+                        self.flush(&mut state);
+                    }
+                    let release = Release::new(self, meta);
+                    let closed = conn.close().await;
+                    drop(conn);
+                    if err.is_disconnect() {
+                        release.disarm();
+                        self.record_close(meta.id, closed);
+                        return self.connect(Undo::new(self, Held::Slot)).await.map(Some);
+                    }
+                    release.finish(closed);
+                    return Err(err.with_invalidated(true));
+                }
+            }
+        }
+        let Some(Held::Conn(conn, _)) = undo.held.as_mut() else {
+            unreachable!()
+        };
+        if conn.in_transaction() {
+            if let Err(err) = conn.rollback().await {
+                let Some(Held::Conn(mut conn, _)) = undo.disarm() else {
+                    unreachable!()
+                };
+                let err = err.classified_by(&*self.dialect);
+                {
+                    let mut state = self.lock();
+                    state.core.reset_failed(&meta, &err);
+                    self.flush(&mut state);
+                }
+                let release = Release::new(self, meta);
+                let closed = conn.close().await;
+                release.finish(closed);
+                return Ok(None);
+            }
+            if let Some(journal) = &self.journal {
+                journal.record(Some(meta.id), EventKind::Reset, "rollback at checkout");
+            }
+        }
+        match undo.disarm() {
+            Some(Held::Conn(conn, meta)) => Ok(Some((conn, meta))),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Checks a clean (or deliberately dirty) connection in, from `Drop`.
+    fn checkin_now(&self, conn: D::Connection, meta: Meta, reset: Reset) {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        match state.core.checkin(conn, meta, reset, now) {
+            Checkin::Kept(woken) => {
+                if let Some(w) = woken {
+                    wake(&state, w);
+                }
+                self.flush(&mut state);
+            }
+            Checkin::Close(conn) => {
+                self.flush(&mut state);
+                drop(state);
+                // Dropping an async connection closes it.
+                drop(conn);
+                self.release(&meta, Ok(()));
+            }
+        }
+    }
+
+    fn record_close(&self, id: crate::ConnId, closed: Result<()>) {
+        let mut state = self.lock();
+        state.core.record_close(id, closed.as_ref().map(|_| ()));
+        self.flush(&mut state);
+    }
+
+    fn release(&self, meta: &Meta, closed: Result<()>) {
+        let mut state = self.lock();
+        if let Some(w) = state.core.release(meta, closed.as_ref().map(|_| ())) {
+            wake(&state, w);
+        }
+        self.flush(&mut state);
+    }
+}
+
+/// Releases a slot whose connection is being closed, even if the close is
+/// cancelled.
+struct Release<'a, D: AsyncDriver> {
+    inner: &'a Inner<D>,
+    meta: Option<Meta>,
+}
+
+impl<'a, D: AsyncDriver> Release<'a, D> {
+    fn new(inner: &'a Inner<D>, meta: Meta) -> Self {
+        Release {
+            inner,
+            meta: Some(meta),
+        }
+    }
+
+    fn disarm(mut self) {
+        self.meta = None;
+    }
+
+    fn finish(mut self, closed: Result<()>) {
+        if let Some(meta) = self.meta.take() {
+            self.inner.release(&meta, closed);
+        }
+    }
+}
+
+impl<D: AsyncDriver> Drop for Release<'_, D> {
+    fn drop(&mut self) {
+        if let Some(meta) = self.meta.take() {
+            self.inner.release(&meta, Ok(()));
+        }
+    }
+}
+
+/// A connection checked out of an [`AsyncPool`]. Derefs to the driver
+/// connection; goes back to the pool when dropped.
+pub struct AsyncPooledConnection<D: AsyncDriver> {
+    pool: AsyncPool<D>,
+    conn: Option<D::Connection>,
+    meta: Meta,
+    detached: bool,
+}
+
+impl<D: AsyncDriver> fmt::Debug for AsyncPooledConnection<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncPooledConnection")
+            .field("id", &self.meta.id)
+            .field("soft_invalidated", &self.meta.soft)
+            .field("detached", &self.detached)
+            .finish()
+    }
+}
+
+impl<D: AsyncDriver> AsyncPooledConnection<D> {
+    /// Hard-invalidates the connection: closed (errors swallowed and
+    /// journaled) and its slot given back, even if this future is dropped.
+    pub async fn invalidate(mut self) {
+        self.invalidate_inner(None).await;
+    }
+
+    pub(crate) async fn invalidate_inner(&mut self, cause: Option<&Error>) {
+        let Some(mut conn) = self.conn.take() else { return };
+        if self.detached {
+            let result = conn.close().await;
+            self.journal_close_detached(result);
+            return;
+        }
+        let inner = &self.pool.inner;
+        {
+            let mut state = inner.lock();
+            state.core.invalidate(&self.meta, cause);
+            inner.flush(&mut state);
+        }
+        let release = Release::new(inner, self.meta);
+        let closed = conn.close().await;
+        drop(conn);
+        release.finish(closed);
+    }
+
+    /// Soft-invalidates the connection: replaced at its next checkout.
+    pub fn invalidate_soft(&mut self) {
+        if self.meta.soft || self.detached {
+            return;
+        }
+        let inner = &self.pool.inner;
+        let mut state = inner.lock();
+        state.core.invalidate_soft(&mut self.meta);
+        inner.flush(&mut state);
+    }
+
+    /// Removes the connection from the pool's accounting; closed when
+    /// dropped.
+    pub fn detach(&mut self) {
+        if self.detached {
+            return;
+        }
+        self.detached = true;
+        let inner = &self.pool.inner;
+        let mut state = inner.lock();
+        if let Some(w) = state.core.detach(&self.meta) {
+            wake(&state, w);
+        }
+        inner.flush(&mut state);
+    }
+
+    /// Whether the connection was soft-invalidated.
+    pub fn is_soft_invalidated(&self) -> bool {
+        self.meta.soft
+    }
+
+    /// Whether the connection was detached.
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
+    /// The pool it came from.
+    pub fn pool(&self) -> &AsyncPool<D> {
+        &self.pool
+    }
+
+    fn journal_close_detached(&self, result: Result<()>) {
+        if let Some(journal) = &self.pool.inner.journal {
+            let detail = result.err().map(|e| e.to_string()).unwrap_or_default();
+            journal.record(Some(self.meta.id), EventKind::CloseDetached, detail);
+        }
+    }
+}
+
+impl<D: AsyncDriver> Deref for AsyncPooledConnection<D> {
+    type Target = D::Connection;
+
+    fn deref(&self) -> &D::Connection {
+        self.conn
+            .as_ref()
+            .expect("an AsyncPooledConnection holds its connection until dropped")
+    }
+}
+
+impl<D: AsyncDriver> DerefMut for AsyncPooledConnection<D> {
+    fn deref_mut(&mut self) -> &mut D::Connection {
+        self.conn
+            .as_mut()
+            .expect("an AsyncPooledConnection holds its connection until dropped")
+    }
+}
+
+impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let inner = &self.pool.inner;
+        if self.detached {
+            drop(conn);
+            self.journal_close_detached(Ok(()));
+            return;
+        }
+        if std::thread::panicking() {
+            {
+                let mut state = inner.lock();
+                state.core.invalidate(&self.meta, None);
+                inner.flush(&mut state);
+            }
+            drop(conn);
+            inner.release(&self.meta, Ok(()));
+            return;
+        }
+        if !conn.in_transaction() {
+            inner.checkin_now(conn, self.meta, Reset::Clean);
+            return;
+        }
+        if inner.reset == ResetOnReturn::None {
+            inner.checkin_now(conn, self.meta, Reset::LeftOpen);
+            return;
+        }
+        // Drop cannot await: reset on a task, the connection still counted
+        // out, so no one else can get it before it is clean.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let pool = self.pool.clone();
+                let meta = self.meta;
+                handle.spawn(async move { pool.reset_and_checkin(conn, meta).await });
+            }
+            // No runtime: check it in dirty; the next checkout rolls back.
+            Err(_) => inner.checkin_now(conn, self.meta, Reset::LeftOpen),
+        }
+    }
+}
+
+impl<D: AsyncDriver> AsyncPool<D> {
+    /// The reset on return, on its own task.
+    async fn reset_and_checkin(self, conn: D::Connection, meta: Meta) {
+        let inner = &self.inner;
+        // If this task is cancelled (runtime shutdown), the connection is
+        // invalidated rather than lost.
+        let mut guard = ResetGuard {
+            inner,
+            conn: Some(conn),
+            meta,
+        };
+        let conn = guard.conn.as_mut().expect("held until the end");
+        let result = match inner.reset {
+            ResetOnReturn::Commit => conn.commit().await.map(|()| Reset::Committed),
+            _ => conn.rollback().await.map(|()| Reset::RolledBack),
+        };
+        let conn = guard.conn.take().expect("held until the end");
+        match result {
+            Ok(reset) => inner.checkin_now(conn, meta, reset),
+            Err(err) => {
+                let err = err.classified_by(&*inner.dialect);
+                {
+                    let mut state = inner.lock();
+                    state.core.reset_failed(&meta, &err);
+                    inner.flush(&mut state);
+                }
+                drop(conn);
+                inner.release(&meta, Ok(()));
+            }
+        }
+    }
+}
+
+struct ResetGuard<'a, D: AsyncDriver> {
+    inner: &'a Inner<D>,
+    conn: Option<D::Connection>,
+    meta: Meta,
+}
+
+impl<D: AsyncDriver> Drop for ResetGuard<'_, D> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            {
+                let mut state = self.inner.lock();
+                state.core.invalidate(&self.meta, None);
+                self.inner.flush(&mut state);
+            }
+            drop(conn);
+            self.inner.release(&self.meta, Ok(()));
+        }
+    }
+}
