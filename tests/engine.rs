@@ -1,103 +1,104 @@
-//! The engine's behaviours 19-21 of DESIGN.md, against the mock and real
-//! SQLite under the fault layer.
+//! The engine's behaviours 19-21 of DESIGN.md, each body run through both
+//! shells (`Engine` on threads, `AsyncEngine` on tokio) and both drivers
+//! (mock, real SQLite) under the fault layer.
 
 mod common;
 
-use common::{H, Kind};
-use dbfault::{Driver, ErrorClass, ErrorKind, EventKind as E, Op, PoolConfig, Rule};
+use common::{H, Kind, Shell, TestEngine, TestEngineConn, TestPool, TestTx, write_sql};
+use dbfault::{ErrorClass, ErrorKind, EventKind as E, Op, PoolConfig, Rule};
 use rstest::rstest;
 
 #[rstest]
 fn b19_execute_error_says_whether_the_connection_was_invalidated(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
-    fn body<D: Driver>(h: &H<D>) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
-        let mut conn = engine.connect().unwrap();
+        let mut conn = engine.connect().await.unwrap();
         let guard = h
             .faults
             .arm(Rule::on(Op::Execute).times(1).error(ErrorClass::Constraint))
             .unwrap();
-        let err = conn.execute(&H::<D>::write_sql("b19"), &[]).unwrap_err();
+        let err = conn.execute(&write_sql("b19")).await.unwrap_err();
         assert_eq!(err.class(), ErrorClass::Constraint);
         assert!(!err.connection_invalidated());
         assert!(!conn.is_invalidated());
         drop(guard);
         let _guard = h.faults.arm(Rule::on(Op::Execute).times(1).disconnect()).unwrap();
-        let err = conn.execute(&H::<D>::write_sql("b19"), &[]).unwrap_err();
+        let err = conn.execute(&write_sql("b19")).await.unwrap_err();
         assert_eq!(err.class(), ErrorClass::Disconnect);
         assert!(err.connection_invalidated());
         assert!(conn.is_invalidated());
         // The next call reconnects by itself.
-        conn.execute(&H::<D>::write_sql("b19"), &[]).unwrap();
+        conn.execute(&write_sql("b19")).await.unwrap();
         assert!(h.committed("b19"));
         assert_eq!(h.journal.count(E::Connect), 2);
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
 fn b20_disconnect_in_a_transaction_leaves_it_pending_rollback(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
-    fn body<D: Driver>(h: &H<D>) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
-        let mut conn = engine.connect().unwrap();
-        let mut tx = conn.begin().unwrap();
-        tx.execute(&H::<D>::write_sql("b20-a"), &[]).unwrap();
+        let mut conn = engine.connect().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        tx.execute(&write_sql("b20-a")).await.unwrap();
         let _cut = h
             .faults
             .arm(Rule::on(Op::Execute).matching("b20-b").disconnect())
             .unwrap();
-        let err = tx.execute(&H::<D>::write_sql("b20-b"), &[]).unwrap_err();
+        let err = tx.execute(&write_sql("b20-b")).await.unwrap_err();
         assert!(err.connection_invalidated());
         assert!(tx.is_pending_rollback());
-        let again = tx.execute(&H::<D>::write_sql("b20-c"), &[]).unwrap_err();
+        let again = tx.execute(&write_sql("b20-c")).await.unwrap_err();
         assert_eq!(again.kind(), ErrorKind::PendingRollback);
         assert_eq!(
-            tx.query("SELECT 1", &[]).unwrap_err().kind(),
+            tx.query("SELECT 1").await.unwrap_err().kind(),
             ErrorKind::PendingRollback
         );
-        tx.rollback().unwrap();
+        tx.rollback().await.unwrap();
         // Then the connection reconnects transparently.
-        conn.execute(&H::<D>::write_sql("b20-d"), &[]).unwrap();
+        conn.execute(&write_sql("b20-d")).await.unwrap();
         assert!(!h.committed("b20-a"));
         assert!(h.committed("b20-d"));
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
-fn b20_commit_of_a_pending_rollback_transaction_fails(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b20_commit_of_a_pending_rollback_transaction_fails(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
-        let mut conn = engine.connect().unwrap();
-        let mut tx = conn.begin().unwrap();
+        let mut conn = engine.connect().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
         let id = h.faults.live_connections()[0];
         h.faults.kill(id);
-        assert!(
-            tx.execute(&H::<D>::write_sql("b20"), &[])
-                .unwrap_err()
-                .is_disconnect()
-        );
-        assert_eq!(tx.commit().unwrap_err().kind(), ErrorKind::PendingRollback);
+        assert!(tx.execute(&write_sql("b20")).await.unwrap_err().is_disconnect());
+        assert_eq!(tx.commit().await.unwrap_err().kind(), ErrorKind::PendingRollback);
         assert!(!h.committed("b20"));
-        conn.execute("SELECT 1", &[]).unwrap();
+        conn.execute("SELECT 1").await.unwrap();
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
-#[case::before_apply(false)]
-#[case::after_apply(true)]
 fn b21_commit_cut_by_a_disconnect_is_outcome_unknown(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
-    #[case] applied: bool,
+    #[values(false, true)] applied: bool,
 ) {
-    fn body<D: Driver>(h: &H<D>, applied: bool) {
+    async fn body<P: TestPool>(h: H<P>, applied: bool) {
         let engine = h.engine();
-        let mut conn = engine.connect().unwrap();
+        let mut conn = engine.connect().await.unwrap();
         let rule = Rule::on(Op::Commit);
         let rule = if applied {
             rule.disconnect_after_apply()
@@ -105,26 +106,26 @@ fn b21_commit_cut_by_a_disconnect_is_outcome_unknown(
             rule.disconnect()
         };
         let _cut = h.faults.arm(rule).unwrap();
-        let mut tx = conn.begin().unwrap();
-        tx.execute(&H::<D>::write_sql("b21"), &[]).unwrap();
-        let err = tx.commit().unwrap_err();
+        let mut tx = conn.begin().await.unwrap();
+        tx.execute(&write_sql("b21")).await.unwrap();
+        let err = tx.commit().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::CommitUnknown, "{err}");
         assert!(err.connection_invalidated());
         // Both real cases are reachable: the server did or did not apply it.
         assert_eq!(h.committed("b21"), applied);
         h.assert_consistent();
     }
-    match kind {
-        Kind::Mock => body(&H::mock(PoolConfig::new()), applied),
-        Kind::Sqlite => body(&H::sqlite(PoolConfig::new()), applied),
-    }
+    on!(shell, kind, PoolConfig::new(), |h| body(h, applied))
 }
 
 #[rstest]
-fn b21_commit_that_certainly_failed_is_not_outcome_unknown(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b21_commit_that_certainly_failed_is_not_outcome_unknown(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
-        let mut conn = engine.connect().unwrap();
+        let mut conn = engine.connect().await.unwrap();
         let _busy = h
             .faults
             .arm(Rule::on(Op::Commit).times(1).error_with(
@@ -133,40 +134,62 @@ fn b21_commit_that_certainly_failed_is_not_outcome_unknown(#[values(Kind::Mock, 
                 "database is locked",
             ))
             .unwrap();
-        let mut tx = conn.begin().unwrap();
-        tx.execute(&H::<D>::write_sql("b21"), &[]).unwrap();
-        let err = tx.commit().unwrap_err();
+        let mut tx = conn.begin().await.unwrap();
+        tx.execute(&write_sql("b21")).await.unwrap();
+        let err = tx.commit().await.unwrap_err();
         assert_eq!(
             (err.kind(), err.class()),
             (ErrorKind::Driver, ErrorClass::Transient)
         );
         assert!(!err.connection_invalidated());
-        // The failed transaction was rolled back, and the connection lives.
+        // The failed transaction is rolled back, and the connection lives.
+        let mut tx = conn.begin().await.unwrap();
+        tx.execute(&write_sql("b21-retry")).await.unwrap();
+        tx.commit().await.unwrap();
         assert!(!h.committed("b21"));
-        let mut tx = conn.begin().unwrap();
-        tx.execute(&H::<D>::write_sql("b21-retry"), &[]).unwrap();
-        tx.commit().unwrap();
         assert!(h.committed("b21-retry"));
         assert_eq!(h.journal.count(E::Invalidate), 0);
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
 fn abandoned_transaction_rolls_back_before_anyone_else_gets_the_connection(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
-    fn body<D: Driver>(h: &H<D>) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
         {
-            let mut conn = engine.connect().unwrap();
-            let mut tx = conn.begin().unwrap();
-            tx.execute(&H::<D>::write_sql("abandoned"), &[]).unwrap();
+            let mut conn = engine.connect().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            tx.execute(&write_sql("abandoned")).await.unwrap();
             // tx and conn dropped without commit
         }
-        let mut next = engine.connect().unwrap();
-        assert!(!dbfault::Connection::in_transaction(&**next.pooled().unwrap()));
+        h.wait_out(0).await;
+        let mut next = engine.connect().await.unwrap();
+        let (_, in_tx) = next.current().await.unwrap();
+        assert!(!in_tx);
         assert!(!h.committed("abandoned"));
     }
-    on!(kind, PoolConfig::new().size(1), body)
+    on!(shell, kind, PoolConfig::new().size(1), body)
+}
+
+#[rstest]
+fn abandoned_transaction_is_rolled_back_before_the_connections_next_use(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let engine = h.engine();
+        let mut conn = engine.connect().await.unwrap();
+        {
+            let mut tx = conn.begin().await.unwrap();
+            tx.execute(&write_sql("dropped")).await.unwrap();
+        }
+        conn.execute(&write_sql("after")).await.unwrap();
+        assert!(!h.committed("dropped"));
+        assert!(h.committed("after"));
+    }
+    on!(shell, kind, PoolConfig::new(), body)
 }

@@ -1,46 +1,28 @@
 //! The pool's numbered behaviours 1-18 of DESIGN.md and the event orders
-//! of its table, each test body run against the mock and real SQLite, both
-//! under the fault layer.
+//! of its table. Each test body runs through both shells (threads, tokio)
+//! and both drivers (mock, real SQLite), all under the fault layer: one
+//! body, four runs.
 
 mod common;
 
-use std::thread;
 use std::time::Duration;
 
-use common::{H, Kind};
-use dbfault::{
-    Connection, Driver, ErrorClass, ErrorKind, EventKind as E, Op, PoolConfig, PoolStatus, ResetOnReturn,
-    Rule,
-};
+use common::{H, Kind, Shell, TestConn, TestEngine, TestEngineConn, TestPool, status, write_sql};
+use dbfault::{ErrorClass, ErrorKind, EventKind as E, Op, PoolConfig, ResetOnReturn, Rule};
 use rstest::rstest;
-
-fn status(size: usize, checked_in: usize, checked_out: usize, overflow: usize) -> PoolStatus {
-    let mut s = PoolStatus::default();
-    s.size = size;
-    s.checked_in = checked_in;
-    s.checked_out = checked_out;
-    s.overflow = overflow;
-    s
-}
-
-/// Spins until `f` holds (another thread reached a state), yielding.
-fn until(mut f: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(20), "condition never held");
-        thread::yield_now();
-    }
-}
 
 // ----- capacity and checkout -----
 
 #[rstest]
-fn b01_status_counts_size_and_overflow(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b01_status_counts_size_and_overflow(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         assert_eq!(h.pool.status(), status(2, 0, 0, 0));
-        let a = h.pool.get().unwrap();
-        let b = h.pool.get().unwrap();
-        let c = h.pool.get().unwrap();
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
+        let c = h.pool.get().await.unwrap();
         assert_eq!(h.pool.status(), status(2, 0, 3, 1));
         drop(a);
         assert_eq!(h.pool.status(), status(2, 1, 2, 1));
@@ -49,35 +31,39 @@ fn b01_status_counts_size_and_overflow(#[values(Kind::Mock, Kind::Sqlite)] kind:
         assert_eq!(h.pool.status(), status(2, 2, 0, 0));
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().size(2).max_overflow(1), body)
+    on!(shell, kind, PoolConfig::new().size(2).max_overflow(1), body)
 }
 
 #[rstest]
 fn b01_status_stays_consistent_across_dispose_with_connections_out(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
-    fn body<D: Driver>(h: &H<D>) {
-        let a = h.pool.get().unwrap();
-        let b = h.pool.get().unwrap();
+    async fn body<P: TestPool>(h: H<P>) {
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
         let a_id = a.id();
         drop(a);
-        h.pool.dispose();
+        h.pool.dispose().await;
         assert_eq!(h.pool.status(), status(2, 0, 1, 0));
         h.assert_consistent();
         drop(b); // belongs to the disposed generation: closed on return
         assert_eq!(h.pool.status(), status(2, 0, 0, 0));
         assert_eq!(h.open_connections(), 0);
-        let c = h.pool.get().unwrap();
+        let c = h.pool.get().await.unwrap();
         assert_ne!(c.id(), a_id, "the pool reconnects after dispose");
         assert_eq!(h.journal.count(E::Dispose), 1);
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().size(2).max_overflow(0), body)
+    on!(shell, kind, PoolConfig::new().size(2).max_overflow(0), body)
 }
 
 #[rstest]
-fn b02_exhausted_pool_times_out_with_the_last_connect_error(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b02_exhausted_pool_times_out_with_the_last_connect_error(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         // A refused connect, then a connect that hangs and holds the only slot.
         let refused = h
             .faults
@@ -87,30 +73,30 @@ fn b02_exhausted_pool_times_out_with_the_last_connect_error(#[values(Kind::Mock,
                     .error_with(ErrorClass::Disconnect, "57P03", "starting up"),
             )
             .unwrap();
-        let first = h.pool.get().unwrap_err();
+        let first = h.pool.get().await.unwrap_err();
         assert_eq!(first.code(), Some("57P03"));
         drop(refused);
         let hang = h.faults.arm(Rule::on(Op::Connect).hang()).unwrap();
-        thread::scope(|s| {
-            let pool = &h.pool;
-            let slow = s.spawn(move || pool.get().map(|c| c.id()));
-            hang.wait_for_hits(1, Duration::from_secs(10));
-            let waiter = s.spawn(move || pool.get().map(|c| c.id()));
-            until(|| h.pool.status().waiting == 1);
-            h.clock.advance(Duration::from_millis(1500));
-            let err = waiter.join().unwrap().unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Timeout);
-            let cause = std::error::Error::source(&err)
-                .and_then(|s| s.downcast_ref::<dbfault::Error>())
-                .expect("the timeout carries the last connect error");
-            assert_eq!(cause.code(), Some("57P03"));
-            drop(hang);
-            assert!(slow.join().unwrap().is_ok());
-        });
+        let pool = h.pool.clone();
+        let slow = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.wait_hits(&hang, 1).await;
+        let pool = h.pool.clone();
+        let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.until(|| h.pool.status().waiting == 1).await;
+        h.advance(Duration::from_millis(1500)).await;
+        let err = waiter.join().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        let cause = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<dbfault::Error>())
+            .expect("the timeout carries the last connect error");
+        assert_eq!(cause.code(), Some("57P03"));
+        drop(hang);
+        assert!(slow.join().await.is_ok());
         assert_eq!(h.journal.count(E::Timeout), 1);
         h.assert_consistent();
     }
     on!(
+        shell,
         kind,
         PoolConfig::new()
             .size(1)
@@ -120,32 +106,41 @@ fn b02_exhausted_pool_times_out_with_the_last_connect_error(#[values(Kind::Mock,
     )
 }
 
-#[test]
-fn b03_checked_out_never_exceeds_size_plus_overflow() {
-    let h = H::mock(PoolConfig::new().size(2).max_overflow(1));
-    let peak = std::sync::atomic::AtomicUsize::new(0);
-    thread::scope(|s| {
-        for _ in 0..8 {
-            s.spawn(|| {
-                for _ in 0..300 {
-                    let conn = h.pool.get().unwrap();
-                    let out = h.pool.status().checked_out;
-                    peak.fetch_max(out, std::sync::atomic::Ordering::Relaxed);
-                    assert!(out <= 3, "{out} connections out");
-                    drop(conn);
-                }
-            });
+#[rstest]
+fn b03_checked_out_never_exceeds_size_plus_overflow(#[values(Shell::Threads, Shell::Tokio)] shell: Shell) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let pool = h.pool.clone();
+                h.spawn(async move {
+                    let mut peak = 0;
+                    for _ in 0..200 {
+                        let conn = pool.get().await.unwrap();
+                        peak = peak.max(pool.status().checked_out);
+                        tokio::task::yield_now().await;
+                        drop(conn);
+                    }
+                    peak
+                })
+            })
+            .collect();
+        for w in workers {
+            let peak = w.join().await;
+            assert!(peak <= 3, "{peak} connections out");
         }
-    });
-    assert!(peak.into_inner() <= 3);
-    h.assert_consistent();
+        h.assert_consistent();
+    }
+    on!(shell, Kind::Mock, PoolConfig::new().size(2).max_overflow(1), body)
 }
 
 #[rstest]
-fn b04_returned_to_a_full_idle_queue_is_closed(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let a = h.pool.get().unwrap();
-        let b = h.pool.get().unwrap();
+fn b04_returned_to_a_full_idle_queue_is_closed(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
         let b_id = b.id();
         drop(a);
         let since = h.journal.len();
@@ -154,18 +149,21 @@ fn b04_returned_to_a_full_idle_queue_is_closed(#[values(Kind::Mock, Kind::Sqlite
         assert_eq!(h.open_connections(), 1);
         assert_eq!(h.pool.status(), status(1, 1, 0, 0));
     }
-    on!(kind, PoolConfig::new().size(1).max_overflow(1), body)
+    on!(shell, kind, PoolConfig::new().size(1).max_overflow(1), body)
 }
 
 #[rstest]
-fn b05_failed_connect_consumes_no_slot(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b05_failed_connect_consumes_no_slot(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         let before = h.pool.status();
         let guard = h
             .faults
             .arm(Rule::on(Op::Connect).error_with(ErrorClass::Transient, "E_REFUSED", "connection refused"))
             .unwrap();
-        let err = h.pool.get().unwrap_err();
+        let err = h.pool.get().await.unwrap_err();
         // The driver's error, unchanged.
         assert_eq!(
             (err.kind(), err.class(), err.code()),
@@ -175,123 +173,171 @@ fn b05_failed_connect_consumes_no_slot(#[values(Kind::Mock, Kind::Sqlite)] kind:
         assert_eq!(h.pool.status(), before);
         // The re-connect of an invalidated slot, too.
         drop(guard);
-        let conn = h.pool.get().unwrap();
-        conn.invalidate();
+        let conn = h.pool.get().await.unwrap();
+        conn.invalidate().await;
         let before = h.pool.status();
         let _guard = h.faults.arm(Rule::on(Op::Connect).disconnect()).unwrap();
-        assert!(h.pool.get().unwrap_err().is_disconnect());
+        assert!(h.pool.get().await.unwrap_err().is_disconnect());
         assert_eq!(h.pool.status(), before);
         assert_eq!(h.journal.count(E::ConnectFailed), 2);
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().size(2).max_overflow(0), body)
+    on!(shell, kind, PoolConfig::new().size(2).max_overflow(0), body)
 }
 
 #[rstest]
-fn b06_slow_connect_blocks_no_other_checkout_or_return(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let held = h.pool.get().unwrap();
+fn b06_slow_connect_blocks_no_other_checkout_or_return(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let held = h.pool.get().await.unwrap();
         let held_id = held.id();
         let hang = h.faults.arm(Rule::on(Op::Connect).hang()).unwrap();
-        thread::scope(|s| {
-            let pool = &h.pool;
-            let slow = s.spawn(move || pool.get().map(|c| c.id()));
-            hang.wait_for_hits(1, Duration::from_secs(10));
-            // While that connect hangs, a return and a checkout go through.
-            drop(held);
-            let again = h.pool.get().unwrap();
-            assert_eq!(again.id(), held_id);
-            drop(again);
-            drop(hang);
-            assert!(slow.join().unwrap().is_ok());
-        });
+        let pool = h.pool.clone();
+        let slow = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.wait_hits(&hang, 1).await;
+        // While that connect hangs, a return and a checkout go through.
+        drop(held);
+        let again = h.pool.get().await.unwrap();
+        assert_eq!(again.id(), held_id);
+        drop(again);
+        assert!(!slow.is_finished());
+        drop(hang);
+        assert!(slow.join().await.is_ok());
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().size(3).max_overflow(0), body)
+    on!(shell, kind, PoolConfig::new().size(3).max_overflow(0), body)
 }
 
 #[rstest]
-fn b07_invalidating_a_connection_wakes_a_waiter(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let held = h.pool.get().unwrap();
+fn b07_invalidating_a_connection_wakes_a_waiter(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let held = h.pool.get().await.unwrap();
         let held_id = held.id();
-        thread::scope(|s| {
-            let pool = &h.pool;
-            let waiter = s.spawn(move || pool.get().map(|c| c.id()));
-            until(|| h.pool.status().waiting == 1);
-            held.invalidate();
-            let got = waiter.join().unwrap().expect("the waiter gets the freed slot");
-            assert_ne!(got, held_id);
-        });
+        let pool = h.pool.clone();
+        let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.until(|| h.pool.status().waiting == 1).await;
+        held.invalidate().await;
+        let got = waiter.join().await.expect("the waiter gets the freed slot");
+        assert_ne!(got, held_id);
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().size(1).max_overflow(0), body)
+    on!(shell, kind, PoolConfig::new().size(1).max_overflow(0), body)
 }
 
 #[rstest]
-#[case::fifo(false, 0)]
-#[case::lifo(true, 2)]
-fn b08_fifo_by_default_lifo_by_option(#[case] lifo: bool, #[case] expected: usize) {
-    let h = H::mock(PoolConfig::new().size(3).max_overflow(0).lifo(lifo));
-    let conns: Vec<_> = (0..3).map(|_| h.pool.get().unwrap()).collect();
-    let ids: Vec<_> = conns.iter().map(|c| c.id()).collect();
-    drop(conns); // returned in order
-    assert_eq!(h.pool.get().unwrap().id(), ids[expected]);
+fn b08_fifo_by_default_lifo_by_option(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(false, true)] lifo: bool,
+) {
+    async fn body<P: TestPool>(h: H<P>, lifo: bool) {
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(h.pool.get().await.unwrap());
+        }
+        let ids: Vec<_> = conns.iter().map(TestConn::id).collect();
+        drop(conns); // returned in order
+        let expected = if lifo { ids[2] } else { ids[0] };
+        assert_eq!(h.pool.get().await.unwrap().id(), expected);
+    }
+    on!(
+        shell,
+        Kind::Mock,
+        PoolConfig::new().size(3).max_overflow(0).lifo(lifo),
+        |h| body(h, lifo)
+    )
+}
+
+#[rstest]
+fn b08_waiters_are_served_first_come_first_served(#[values(Shell::Threads, Shell::Tokio)] shell: Shell) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let held = h.pool.get().await.unwrap();
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for n in 0..3 {
+            let (pool, order) = (h.pool.clone(), order.clone());
+            waiters.push(h.spawn(async move {
+                let conn = pool.get().await.unwrap();
+                order.lock().unwrap().push(n);
+                drop(conn);
+            }));
+            h.until(|| h.pool.status().waiting == n + 1).await;
+        }
+        drop(held);
+        for w in waiters {
+            w.join().await;
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+    }
+    on!(shell, Kind::Mock, PoolConfig::new().size(1).max_overflow(0), body)
 }
 
 // ----- reset on return -----
 
 #[rstest]
 fn b09_reset_on_return(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
     #[values(ResetOnReturn::Rollback, ResetOnReturn::Commit, ResetOnReturn::None)] reset: ResetOnReturn,
 ) {
-    fn body<D: Driver>(h: &H<D>, reset: ResetOnReturn) {
-        let mut conn = h.pool.get().unwrap();
+    async fn body<P: TestPool>(h: H<P>, reset: ResetOnReturn) {
+        let mut conn = h.pool.get().await.unwrap();
         let id = conn.id();
-        conn.begin().unwrap();
-        conn.execute(&H::<D>::write_sql("b09"), &[]).unwrap();
+        conn.begin().await.unwrap();
+        conn.execute(&write_sql("b09")).await.unwrap();
         let since = h.journal.len();
         drop(conn);
+        h.wait_out(0).await;
         assert_eq!(
             h.kinds_since(since, id),
             [E::Reset, E::Checkin],
             "the Reset event fires"
         );
-        let detail = &h.journal.events()[since].detail;
+        let detail = h.journal.events()[since..]
+            .iter()
+            .find(|e| e.kind == E::Reset)
+            .map(|e| e.detail.clone())
+            .unwrap();
         match reset {
             ResetOnReturn::Rollback => assert_eq!(detail, "rollback"),
             ResetOnReturn::Commit => assert_eq!(detail, "commit"),
             ResetOnReturn::None => assert_eq!(detail, "left open"),
         }
         // Even with None, the next checkout gets no open transaction.
-        let conn = h.pool.get().unwrap();
+        let conn = h.pool.get().await.unwrap();
         assert!(!conn.in_transaction());
         drop(conn);
         assert_eq!(h.committed("b09"), reset == ResetOnReturn::Commit);
         // A clean return still journals a reset.
         let since = h.journal.len();
-        drop(h.pool.get().unwrap());
+        drop(h.pool.get().await.unwrap());
         assert!(h.kinds_since(since, id).contains(&E::Reset));
     }
-    match kind {
-        Kind::Mock => body(&H::mock(PoolConfig::new().reset_on_return(reset)), reset),
-        Kind::Sqlite => body(&H::sqlite(PoolConfig::new().reset_on_return(reset)), reset),
-    }
+    on!(shell, kind, PoolConfig::new().reset_on_return(reset), |h| body(
+        h, reset
+    ))
 }
 
 #[rstest]
-fn b10_failed_rollback_on_return_invalidates(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let mut conn = h.pool.get().unwrap();
+fn b10_failed_rollback_on_return_invalidates(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let mut conn = h.pool.get().await.unwrap();
         let id = conn.id();
-        conn.begin().unwrap();
-        conn.execute(&H::<D>::write_sql("b10"), &[]).unwrap();
+        conn.begin().await.unwrap();
+        conn.execute(&write_sql("b10")).await.unwrap();
         let _fail = h
             .faults
             .arm(Rule::on(Op::Rollback).error(ErrorClass::Other))
             .unwrap();
         drop(conn); // must not panic
+        h.wait_out(0).await;
         assert_eq!(
             h.kinds_for(id),
             [
@@ -311,37 +357,46 @@ fn b10_failed_rollback_on_return_invalidates(#[values(Kind::Mock, Kind::Sqlite)]
         );
         assert_eq!(h.open_connections(), 0);
         assert!(!h.committed("b10"));
-        assert_ne!(h.pool.get().unwrap().id(), id);
+        assert_ne!(h.pool.get().await.unwrap().id(), id);
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
-fn b11_connection_dropped_in_a_panic_is_invalidated(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let id = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut conn = h.pool.get().unwrap();
-            conn.begin().unwrap();
-            conn.execute(&H::<D>::write_sql("b11"), &[]).unwrap();
-            std::panic::panic_any(conn.id());
-        }))
-        .unwrap_err();
-        let id = *id.downcast::<dbfault::ConnId>().unwrap();
+fn b11_connection_dropped_in_a_panic_is_invalidated(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let pool = h.pool.clone();
+        let panicked = h
+            .spawn(async move {
+                let mut conn = pool.get().await.unwrap();
+                conn.begin().await.unwrap();
+                conn.execute(&write_sql("b11")).await.unwrap();
+                std::panic::panic_any(conn.id());
+            })
+            .join_panicked()
+            .await;
+        let id = *panicked.downcast::<dbfault::ConnId>().unwrap();
         assert!(h.kinds_for(id).ends_with(&[E::Invalidate, E::Close, E::Checkin]));
         assert!(!h.committed("b11"));
-        assert_ne!(h.pool.get().unwrap().id(), id, "never reused");
+        assert_ne!(h.pool.get().await.unwrap().id(), id, "never reused");
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
-fn b12_no_connection_is_handed_out_inside_a_transaction(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b12_no_connection_is_handed_out_inside_a_transaction(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         for _ in 0..3 {
-            let mut conn = h.pool.get().unwrap();
+            let mut conn = h.pool.get().await.unwrap();
             assert!(!conn.in_transaction());
-            conn.begin().unwrap();
+            conn.begin().await.unwrap();
         }
         // ResetOnReturn::None left each one open; each checkout rolled back.
         let resets = h
@@ -353,6 +408,7 @@ fn b12_no_connection_is_handed_out_inside_a_transaction(#[values(Kind::Mock, Kin
         assert_eq!(resets, 2);
     }
     on!(
+        shell,
         kind,
         PoolConfig::new().size(1).reset_on_return(ResetOnReturn::None),
         body
@@ -362,16 +418,19 @@ fn b12_no_connection_is_handed_out_inside_a_transaction(#[values(Kind::Mock, Kin
 // ----- invalidation -----
 
 #[rstest]
-fn b13_hard_invalidate_closes_and_returns_the_slot(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let conn = h.pool.get().unwrap();
+fn b13_hard_invalidate_closes_and_returns_the_slot(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let conn = h.pool.get().await.unwrap();
         let id = conn.id();
         let _close_fails = h
             .faults
             .arm(Rule::on(Op::Close).error(ErrorClass::Other))
             .unwrap();
         let since = h.journal.len();
-        conn.invalidate(); // the close error is swallowed...
+        conn.invalidate().await; // the close error is swallowed...
         assert_eq!(h.kinds_since(since, id), [E::Invalidate, E::Close, E::Checkin]);
         let close = h
             .journal
@@ -385,105 +444,111 @@ fn b13_hard_invalidate_closes_and_returns_the_slot(#[values(Kind::Mock, Kind::Sq
             close.detail
         );
         assert_eq!(h.pool.status(), status(5, 0, 0, 0));
-        let next = h.pool.get().unwrap();
+        let next = h.pool.get().await.unwrap();
         assert_ne!(next.id(), id);
         assert_eq!(h.kinds_for(next.id()), [E::Connect, E::Checkout]);
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
-fn b14_soft_invalidate_replaces_at_next_checkout(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let mut conn = h.pool.get().unwrap();
+fn b14_soft_invalidate_replaces_at_next_checkout(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let mut conn = h.pool.get().await.unwrap();
         let id = conn.id();
         let since = h.journal.len();
         conn.invalidate_soft();
         conn.invalidate_soft(); // twice: no-op
-        conn.execute(&H::<D>::write_sql("b14"), &[]).unwrap(); // still usable
+        conn.execute(&write_sql("b14")).await.unwrap(); // still usable
         drop(conn);
         assert_eq!(
             h.kinds_since(since, id),
             [E::SoftInvalidate, E::Reset, E::Checkin]
         );
         let since = h.journal.len();
-        let next = h.pool.get().unwrap();
+        let next = h.pool.get().await.unwrap();
         assert_ne!(next.id(), id);
         assert_eq!(h.kinds_since(since, id), [E::Close]);
         assert_eq!(h.kinds_since(since, next.id()), [E::Connect, E::Checkout]);
         assert!(h.committed("b14"));
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
-fn b15_disconnect_invalidates_older_connections(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b15_disconnect_invalidates_older_connections(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
-        let a = h.pool.get().unwrap();
-        let b = h.pool.get().unwrap();
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
         let (a_id, b_id) = (a.id(), b.id());
         drop((a, b));
-        let mut c = engine.connect().unwrap();
-        let mut d = engine.connect().unwrap();
-        let (c_id, d_id) = (c.pooled().unwrap().id(), d.pooled().unwrap().id());
+        let mut c = engine.connect().await.unwrap();
+        let mut d = engine.connect().await.unwrap();
+        let (c_id, d_id) = (c.current().await.unwrap().0, d.current().await.unwrap().0);
         assert_eq!([c_id, d_id], [a_id, b_id]);
         // c dies: c and everything opened before it is stale.
         h.faults.kill(c_id);
-        assert!(c.execute("SELECT 1", &[]).unwrap_err().connection_invalidated());
+        assert!(c.execute("SELECT 1").await.unwrap_err().connection_invalidated());
         // A new connection opened after the failure...
-        let e = h.pool.get().unwrap();
+        let e = h.pool.get().await.unwrap();
         let e_id = e.id();
         // ...is not invalidated by an older connection failing in the same burst.
         h.faults.kill(d_id);
-        assert!(d.execute("SELECT 1", &[]).unwrap_err().connection_invalidated());
+        assert!(d.execute("SELECT 1").await.unwrap_err().connection_invalidated());
         drop(e);
         assert_eq!(
-            h.pool.get().unwrap().id(),
+            h.pool.get().await.unwrap().id(),
             e_id,
             "one burst bumps the generation once"
         );
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().size(3), body)
+    on!(shell, kind, PoolConfig::new().size(3), body)
 }
 
 #[rstest]
-fn b15_stale_idle_connections_are_replaced_lazily(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn b15_stale_idle_connections_are_replaced_lazily(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
-        let old = h.pool.get().unwrap();
-        let old_id = old.id();
-        drop(old);
-        let mut victim = engine.connect().unwrap();
-        let victim_id = victim.pooled().unwrap().id();
+        let old_id = h.pool.get().await.unwrap().id();
+        let mut victim = engine.connect().await.unwrap();
+        let victim_id = victim.current().await.unwrap().0;
         assert_eq!(victim_id, old_id);
-        let other = h.pool.get().unwrap(); // opened before the failure
-        let other_id = other.id();
-        drop(other);
+        let other_id = h.pool.get().await.unwrap().id(); // opened before the failure
         h.faults.kill(victim_id);
-        victim.execute("SELECT 1", &[]).unwrap_err();
+        victim.execute("SELECT 1").await.unwrap_err();
         drop(victim);
         // `other` is idle and stale: replaced at its next checkout, not before.
         assert_eq!(h.kinds_for(other_id).last(), Some(&E::Checkin));
         let since = h.journal.len();
-        let fresh = h.pool.get().unwrap();
+        let fresh = h.pool.get().await.unwrap();
         assert_ne!(fresh.id(), other_id);
         assert_eq!(h.kinds_since(since, other_id), [E::Invalidate, E::Close]);
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 #[rstest]
 fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
-    fn body<D: Driver>(h: &H<D>) {
+    async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
-        let mut conn = engine.connect().unwrap();
-        let id = conn.pooled().unwrap().id();
-        conn.invalidate();
-        conn.invalidate();
+        let mut conn = engine.connect().await.unwrap();
+        let id = conn.current().await.unwrap().0;
+        conn.invalidate().await;
+        conn.invalidate().await;
         assert_eq!(
             h.journal
                 .kinds_for(id)
@@ -494,87 +559,101 @@ fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
         );
         drop(conn);
 
-        let mut detached = h.pool.get().unwrap();
+        let mut detached = h.pool.get().await.unwrap();
         let did = detached.id();
         detached.detach();
         detached.detach();
         assert_eq!(h.pool.status(), status(1, 0, 0, 0), "the slot is free at once");
-        let other = h.pool.get().unwrap(); // the freed slot serves someone else
+        let other = h.pool.get().await.unwrap(); // the freed slot serves someone else
         assert_ne!(other.id(), did);
-        detached.execute("SELECT 1", &[]).unwrap(); // still usable
+        detached.execute("SELECT 1").await.unwrap(); // still usable
         drop(detached);
         assert_eq!(h.kinds_for(did).last(), Some(&E::CloseDetached));
         assert_eq!(h.open_connections(), 1);
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().size(1).max_overflow(0), body)
+    on!(shell, kind, PoolConfig::new().size(1).max_overflow(0), body)
 }
 
 // ----- recycle and pre-ping -----
 
 #[rstest]
-fn b17_recycle_replaces_old_connections_at_checkout(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let id = h.pool.get().unwrap().id();
-        h.clock.advance(Duration::from_secs(9));
-        assert_eq!(h.pool.get().unwrap().id(), id, "younger than the recycle age");
-        h.clock.advance(Duration::from_secs(1));
+fn b17_recycle_replaces_old_connections_at_checkout(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let id = h.pool.get().await.unwrap().id();
+        h.advance(Duration::from_secs(9)).await;
+        assert_eq!(
+            h.pool.get().await.unwrap().id(),
+            id,
+            "younger than the recycle age"
+        );
+        h.advance(Duration::from_secs(1)).await;
         let since = h.journal.len();
-        let fresh = h.pool.get().unwrap();
+        let fresh = h.pool.get().await.unwrap();
         assert_ne!(fresh.id(), id);
         assert_eq!(h.kinds_since(since, id), [E::Recycle, E::Close]);
         assert_eq!(h.kinds_since(since, fresh.id()), [E::Connect, E::Checkout]);
     }
-    on!(kind, PoolConfig::new().recycle(Duration::from_secs(10)), body)
+    on!(
+        shell,
+        kind,
+        PoolConfig::new().recycle(Duration::from_secs(10)),
+        body
+    )
 }
 
 #[rstest]
 fn b18_pre_ping_skips_the_first_checkout_and_pings_later_ones(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
-    fn body<D: Driver>(h: &H<D>) {
-        let id = h.pool.get().unwrap().id();
+    async fn body<P: TestPool>(h: H<P>) {
+        let id = h.pool.get().await.unwrap().id();
         assert_eq!(h.kinds_for(id)[..3], [E::FirstConnect, E::Connect, E::Checkout]);
         let since = h.journal.len();
-        drop(h.pool.get().unwrap());
+        drop(h.pool.get().await.unwrap());
         assert_eq!(h.kinds_since(since, id)[..2], [E::Ping, E::Checkout]);
     }
-    on!(kind, PoolConfig::new().pre_ping(true), body)
+    on!(shell, kind, PoolConfig::new().pre_ping(true), body)
 }
 
 #[rstest]
-fn b18_ping_disconnect_reconnects_silently(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let a = h.pool.get().unwrap();
-        let b = h.pool.get().unwrap();
+fn b18_ping_disconnect_reconnects_silently(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
         let (a_id, b_id) = (a.id(), b.id());
         drop((a, b));
         h.faults.restart();
-        let conn = h.pool.get().expect("the caller sees no error");
+        let conn = h.pool.get().await.expect("the caller sees no error");
         assert!(![a_id, b_id].contains(&conn.id()));
-        assert_eq!(
-            h.kinds_since(0, a_id)[5..],
-            [E::PingFailed, E::Invalidate, E::Close]
-        );
+        assert_eq!(h.kinds_for(a_id)[5..], [E::PingFailed, E::Invalidate, E::Close]);
         // The whole pool was invalidated: b is replaced without a ping.
         let since = h.journal.len();
-        let other = h.pool.get().unwrap();
+        let other = h.pool.get().await.unwrap();
         assert_ne!(other.id(), b_id);
         assert_eq!(h.kinds_since(since, b_id), [E::Invalidate, E::Close]);
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().pre_ping(true), body)
+    on!(shell, kind, PoolConfig::new().pre_ping(true), body)
 }
 
 #[rstest]
 fn b18_ping_disconnect_then_failed_reconnect_returns_the_error(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
-    fn body<D: Driver>(h: &H<D>) {
-        drop(h.pool.get().unwrap());
+    async fn body<P: TestPool>(h: H<P>) {
+        drop(h.pool.get().await.unwrap());
         let before = h.pool.status();
         h.faults.outage();
-        let err = h.pool.get().unwrap_err();
+        let err = h.pool.get().await.unwrap_err();
         assert!(err.is_disconnect() && err.is_injected(), "{err}");
         assert_eq!(
             h.pool.status(),
@@ -582,17 +661,20 @@ fn b18_ping_disconnect_then_failed_reconnect_returns_the_error(
             "the slot is returned"
         );
         h.faults.restore();
-        drop(h.pool.get().unwrap());
+        drop(h.pool.get().await.unwrap());
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().pre_ping(true), body)
+    on!(shell, kind, PoolConfig::new().pre_ping(true), body)
 }
 
 #[rstest]
-fn b18_ping_failing_otherwise_invalidates_that_connection(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let a = h.pool.get().unwrap();
-        let b = h.pool.get().unwrap();
+fn b18_ping_failing_otherwise_invalidates_that_connection(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
         let (a_id, b_id) = (a.id(), b.id());
         drop((a, b));
         let guard = h
@@ -603,39 +685,43 @@ fn b18_ping_failing_otherwise_invalidates_that_connection(#[values(Kind::Mock, K
                     .error_with(ErrorClass::Other, "XX000", "internal error"),
             )
             .unwrap();
-        let err = h.pool.get().unwrap_err();
+        let err = h.pool.get().await.unwrap_err();
         assert_eq!(err.code(), Some("XX000"));
         assert!(err.connection_invalidated());
         drop(guard);
         assert_eq!(
-            h.kinds_since(0, a_id)[5..],
+            h.kinds_for(a_id)[5..],
             [E::PingFailed, E::Invalidate, E::Close, E::Checkin]
         );
         // Only that connection: b is still good.
-        assert_eq!(h.pool.get().unwrap().id(), b_id);
+        assert_eq!(h.pool.get().await.unwrap().id(), b_id);
         h.assert_consistent();
     }
-    on!(kind, PoolConfig::new().pre_ping(true), body)
+    on!(shell, kind, PoolConfig::new().pre_ping(true), body)
 }
 
 #[rstest]
-fn b18_pre_ping_idle_pings_only_idle_connections(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
-        let id = h.pool.get().unwrap().id();
+fn b18_pre_ping_idle_pings_only_idle_connections(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let id = h.pool.get().await.unwrap().id();
         let since = h.journal.len();
-        drop(h.pool.get().unwrap());
-        h.clock.advance(Duration::from_millis(500));
-        drop(h.pool.get().unwrap());
+        drop(h.pool.get().await.unwrap());
+        h.advance(Duration::from_millis(500)).await;
+        drop(h.pool.get().await.unwrap());
         assert!(
             !h.kinds_since(since, id).contains(&E::Ping),
             "a busy pool skips the round trip"
         );
-        h.clock.advance(Duration::from_millis(501));
+        h.advance(Duration::from_millis(501)).await;
         let since = h.journal.len();
-        drop(h.pool.get().unwrap());
+        drop(h.pool.get().await.unwrap());
         assert_eq!(h.kinds_since(since, id)[..2], [E::Ping, E::Checkout]);
     }
     on!(
+        shell,
         kind,
         PoolConfig::new().pre_ping_idle(Duration::from_millis(500)),
         body
@@ -645,10 +731,13 @@ fn b18_pre_ping_idle_pings_only_idle_connections(#[values(Kind::Mock, Kind::Sqli
 // ----- event orders of DESIGN.md's table -----
 
 #[rstest]
-fn event_orders_of_the_usual_paths(#[values(Kind::Mock, Kind::Sqlite)] kind: Kind) {
-    fn body<D: Driver>(h: &H<D>) {
+fn event_orders_of_the_usual_paths(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
         // first checkout
-        let conn = h.pool.get().unwrap();
+        let conn = h.pool.get().await.unwrap();
         let id = conn.id();
         assert_eq!(h.journal.kinds(), [E::FirstConnect, E::Connect, E::Checkout]);
         // return
@@ -657,13 +746,13 @@ fn event_orders_of_the_usual_paths(#[values(Kind::Mock, Kind::Sqlite)] kind: Kin
         assert_eq!(h.kinds_since(since, id), [E::Reset, E::Checkin]);
         // invalidate while out
         let since = h.journal.len();
-        h.pool.get().unwrap().invalidate();
+        h.pool.get().await.unwrap().invalidate().await;
         assert_eq!(
             h.kinds_since(since, id),
             [E::Checkout, E::Invalidate, E::Close, E::Checkin]
         );
         // soft invalidate, then return
-        let mut conn = h.pool.get().unwrap();
+        let mut conn = h.pool.get().await.unwrap();
         let id = conn.id();
         let since = h.journal.len();
         conn.invalidate_soft();
@@ -674,12 +763,11 @@ fn event_orders_of_the_usual_paths(#[values(Kind::Mock, Kind::Sqlite)] kind: Kin
         );
         // next checkout after soft invalidate
         let since = h.journal.len();
-        let conn = h.pool.get().unwrap();
-        let kinds: Vec<E> = h.journal.kinds()[since..].to_vec();
-        assert_eq!(kinds, [E::Close, E::Connect, E::Checkout]);
+        let conn = h.pool.get().await.unwrap();
+        assert_eq!(h.journal.kinds()[since..], [E::Close, E::Connect, E::Checkout]);
         drop(conn);
     }
-    on!(kind, PoolConfig::new(), body)
+    on!(shell, kind, PoolConfig::new(), body)
 }
 
 // ----- configuration -----
@@ -689,34 +777,48 @@ fn event_orders_of_the_usual_paths(#[values(Kind::Mock, Kind::Sqlite)] kind: Kin
 #[case::zero_recycle(PoolConfig::new().recycle(Duration::ZERO), "recycle")]
 #[case::no_capacity(PoolConfig::new().size(0).max_overflow(0), "size")]
 fn impossible_configs_are_config_errors(#[case] cfg: PoolConfig, #[case] field: &str) {
-    let err = dbfault::Pool::new(dbfault::MockServer::new().driver(), cfg).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Config);
-    assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+    let server = dbfault::MockServer::new();
+    for err in [
+        dbfault::Pool::new(server.driver(), cfg.clone()).unwrap_err(),
+        dbfault::AsyncPool::new(server.async_driver(), cfg).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+    }
 }
 
-#[test]
-fn defaults_are_sqlalchemys() {
-    let h = H::mock(PoolConfig::new());
-    let conns: Vec<_> = (0..15).map(|_| h.pool.get().unwrap()).collect();
-    assert_eq!(h.pool.status(), status(5, 0, 15, 10));
-    drop(conns);
-    assert_eq!(h.pool.status(), status(5, 5, 0, 0));
-    assert!(format!("{:?}", PoolConfig::default()).contains("timeout: 30s"));
+#[rstest]
+fn defaults_are_sqlalchemys(#[values(Shell::Threads, Shell::Tokio)] shell: Shell) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let mut conns = Vec::new();
+        for _ in 0..15 {
+            conns.push(h.pool.get().await.unwrap());
+        }
+        assert_eq!(h.pool.status(), status(5, 0, 15, 10));
+        drop(conns);
+        assert_eq!(h.pool.status(), status(5, 5, 0, 0));
+        assert!(format!("{:?}", PoolConfig::default()).contains("timeout: 30s"));
+    }
+    on!(shell, Kind::Mock, PoolConfig::new(), body)
 }
 
-#[test]
-fn sub_second_timeout_is_honoured() {
-    let h = H::mock(
+#[rstest]
+fn sub_second_timeout_is_honoured(#[values(Shell::Threads, Shell::Tokio)] shell: Shell) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let _held = h.pool.get().await.unwrap();
+        let pool = h.pool.clone();
+        let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.until(|| h.pool.status().waiting == 1).await;
+        h.advance(Duration::from_millis(250)).await;
+        assert_eq!(waiter.join().await.unwrap_err().kind(), ErrorKind::Timeout);
+    }
+    on!(
+        shell,
+        Kind::Mock,
         PoolConfig::new()
             .size(1)
             .max_overflow(0)
             .timeout(Duration::from_millis(250)),
-    );
-    let _held = h.pool.get().unwrap();
-    thread::scope(|s| {
-        let waiter = s.spawn(|| h.pool.get().map(|c| c.id()));
-        until(|| h.pool.status().waiting == 1);
-        h.clock.advance(Duration::from_millis(250));
-        assert_eq!(waiter.join().unwrap().unwrap_err().kind(), ErrorKind::Timeout);
-    });
+        body
+    )
 }

@@ -69,7 +69,7 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
 
     async fn connect(&self) -> Result<Self::Connection> {
         let shared = self.shared();
-        let dialect = self.dialect_arc();
+        let dialect = self.dialect_with(D::dialect);
         if shared.in_outage() {
             return Err(injected_disconnect(
                 &**dialect,
@@ -102,7 +102,7 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
-        Arc::clone(self.dialect_arc())
+        Arc::clone(self.dialect_with(D::dialect))
     }
 }
 

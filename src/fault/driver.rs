@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::faults::{Faults, Fired, Kill, Shared};
 use super::rule::{Action, Op};
@@ -32,23 +32,23 @@ use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, 
 pub struct FaultyDriver<D> {
     inner: D,
     shared: Arc<Shared>,
-    dialect: Arc<dyn Dialect>,
-}
-
-impl<D: Driver> FaultyDriver<D> {
-    /// Wraps `inner` with no rule armed, seed 0, the system clock and no
-    /// journal.
-    pub fn new(inner: D) -> Self {
-        let dialect = inner.dialect();
-        FaultyDriver {
-            inner,
-            shared: Arc::new(Shared::new()),
-            dialect,
-        }
-    }
+    /// The inner driver's dialect, fetched on first use (through whichever
+    /// of `Driver` and `AsyncDriver` the inner driver implements).
+    dialect: OnceLock<Arc<dyn Dialect>>,
 }
 
 impl<D> FaultyDriver<D> {
+    /// Wraps `inner` (a [`Driver`], or with feature `tokio` an
+    /// `AsyncDriver`) with no rule armed, seed 0, the system clock and no
+    /// journal.
+    pub fn new(inner: D) -> Self {
+        FaultyDriver {
+            inner,
+            shared: Arc::new(Shared::new()),
+            dialect: OnceLock::new(),
+        }
+    }
+
     /// Writes every fired fault to `journal`, and takes the journal's
     /// clock for delays and `after` filters.
     #[must_use]
@@ -82,9 +82,9 @@ impl<D> FaultyDriver<D> {
         &self.shared
     }
 
-    #[cfg(feature = "tokio")]
-    pub(super) fn dialect_arc(&self) -> &Arc<dyn Dialect> {
-        &self.dialect
+    /// The inner dialect, fetched once with `fetch`.
+    pub(super) fn dialect_with(&self, fetch: impl FnOnce(&D) -> Arc<dyn Dialect>) -> &Arc<dyn Dialect> {
+        self.dialect.get_or_init(|| fetch(&self.inner))
     }
 }
 
@@ -124,9 +124,10 @@ impl<D: Driver> Driver for FaultyDriver<D> {
     type Connection = FaultyConnection<D::Connection>;
 
     fn connect(&self) -> Result<Self::Connection> {
+        let dialect = self.dialect_with(D::dialect);
         if self.shared.in_outage() {
             return Err(injected_disconnect(
-                &*self.dialect,
+                &**dialect,
                 "connection refused: server is down",
             ));
         }
@@ -142,10 +143,7 @@ impl<D: Driver> Driver for FaultyDriver<D> {
             }
             match action {
                 Action::Disconnect => {
-                    return Err(injected_disconnect(
-                        &*self.dialect,
-                        "connection refused (injected)",
-                    ));
+                    return Err(injected_disconnect(&**dialect, "connection refused (injected)"));
                 }
                 Action::DisconnectAfterApply => drop_after = true,
                 Action::Delay(d) => self.shared.sleep(d),
@@ -157,7 +155,7 @@ impl<D: Driver> Driver for FaultyDriver<D> {
         if drop_after {
             let _ = inner.close();
             return Err(injected_disconnect(
-                &*self.dialect,
+                &**dialect,
                 "connection dropped right after connect (injected)",
             ));
         }
@@ -165,12 +163,12 @@ impl<D: Driver> Driver for FaultyDriver<D> {
             inner.id(),
             inner,
             &self.shared,
-            &self.dialect,
+            dialect,
         ))
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
-        Arc::clone(&self.dialect)
+        Arc::clone(self.dialect_with(D::dialect))
     }
 }
 

@@ -1,28 +1,49 @@
-//! Shared harness for the pool and engine tests: one generic test body per
-//! behaviour, run for every driver it applies to.
-#![allow(dead_code, unreachable_pub)]
+//! Shared harness for the pool and engine tests: one async test body per
+//! behaviour, run through both shells (threaded `Pool`, tokio `AsyncPool`)
+//! and both drivers (mock, real SQLite), each under the fault layer.
+//!
+//! The threaded shell runs the body on the test thread with a minimal
+//! executor (its calls block, they never return `Pending`), spawns helpers
+//! as threads and advances a manual clock. The tokio shell runs the body on
+//! a current-thread runtime with a paused clock, spawns tasks and advances
+//! tokio's clock. A body sees none of that: it calls the facade below.
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod shells;
+
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use dbfault::{
-    Clock, ConnId, Connection, Driver, Engine, EventKind, Faults, FaultyDriver, Journal, MockDriver,
-    MockServer, Pool, PoolConfig, SqliteDriver,
+    Clock, ConnId, Connection, EventKind, Faults, Journal, MockServer, PoolConfig, PoolStatus, Result,
+    SqliteDriver,
 };
 
-/// Which driver a test body runs against (always under the fault layer).
+pub use shells::{TestConn, TestEngine, TestEngineConn, TestPool, TestTx};
+
+/// Which shell drives the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Threads,
+    Tokio,
+}
+
+/// Which driver sits under the fault layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Mock,
     Sqlite,
 }
 
-/// A pool over a faulty driver, sharing one journal on a manual clock.
-pub struct H<D: Driver> {
-    pub pool: Pool<FaultyDriver<D>>,
+/// A pool over a faulty driver, sharing one journal.
+pub struct H<P: TestPool> {
+    pub pool: P,
     pub faults: Faults,
     pub journal: Journal,
-    pub clock: Clock,
-    pub server: Option<MockServer>,
+    pub shell: Shell,
+    clock: Clock,
+    server: Option<MockServer>,
     sqlite: Option<SqliteDriver>,
 }
 
@@ -35,66 +56,43 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-fn build<D: Driver>(driver: D, cfg: PoolConfig) -> (Pool<FaultyDriver<D>>, Faults, Journal, Clock) {
-    let clock = Clock::manual();
-    let journal = Journal::with_clock(clock.clone());
-    let faulty = FaultyDriver::new(driver).with_journal(journal.clone());
-    let faults = faulty.faults();
-    let pool = Pool::new(faulty, cfg.journal(journal.clone())).expect("valid config");
-    (pool, faults, journal, clock)
+/// A fresh SQLite database with the fixture schema and seed data.
+pub fn sqlite_db() -> SqliteDriver {
+    let driver = SqliteDriver::memory(&unique("pooltest")).expect("memory db");
+    let mut setup = dbfault::Driver::connect(&driver).expect("connect");
+    dbfault::run_script(&mut setup, include_str!("../../fixtures/schema.sql")).expect("schema");
+    dbfault::run_script(&mut setup, include_str!("../../fixtures/seed.sql")).expect("seed");
+    setup.close().expect("close");
+    driver
 }
 
-impl H<MockDriver> {
-    pub fn mock(cfg: PoolConfig) -> Self {
-        let server = MockServer::new();
-        let (pool, faults, journal, clock) = build(server.driver(), cfg);
-        H {
-            pool,
-            faults,
-            journal,
-            clock,
-            server: Some(server),
-            sqlite: None,
-        }
-    }
+/// The statement that writes `tag`.
+pub fn write_sql(tag: &str) -> String {
+    format!("INSERT INTO writes (tag, step) VALUES ('{tag}', 1)")
 }
 
-impl H<SqliteDriver> {
-    pub fn sqlite(cfg: PoolConfig) -> Self {
-        let driver = SqliteDriver::memory(&unique("pooltest")).expect("memory db");
-        let mut setup = driver.connect().expect("connect");
-        dbfault::run_script(&mut setup, include_str!("../../fixtures/schema.sql")).expect("schema");
-        dbfault::run_script(&mut setup, include_str!("../../fixtures/seed.sql")).expect("seed");
-        setup.close().expect("close");
-        let (pool, faults, journal, clock) = build(driver.clone(), cfg);
-        H {
-            pool,
-            faults,
-            journal,
-            clock,
-            server: None,
-            sqlite: Some(driver),
-        }
-    }
+/// A status with these counters and nobody waiting.
+pub fn status(size: usize, checked_in: usize, checked_out: usize, overflow: usize) -> PoolStatus {
+    let mut s = PoolStatus::default();
+    s.size = size;
+    s.checked_in = checked_in;
+    s.checked_out = checked_out;
+    s.overflow = overflow;
+    s
 }
 
-impl<D: Driver> H<D> {
-    pub fn engine(&self) -> Engine<FaultyDriver<D>> {
-        Engine::new(self.pool.clone())
-    }
-
-    /// The statement that writes `tag`.
-    pub fn write_sql(tag: &str) -> String {
-        format!("INSERT INTO writes (tag, step) VALUES ('{tag}', 1)")
+impl<P: TestPool> H<P> {
+    pub fn engine(&self) -> P::Engine {
+        self.pool.engine()
     }
 
     /// Whether the database holds the write `tag`, read outside the pool.
     pub fn committed(&self, tag: &str) -> bool {
         if let Some(server) = &self.server {
-            return server.committed_sql().contains(&Self::write_sql(tag));
+            return server.committed_sql().contains(&write_sql(tag));
         }
         let driver = self.sqlite.as_ref().expect("sqlite harness");
-        let mut conn = driver.connect().expect("connect");
+        let mut conn = dbfault::Driver::connect(driver).expect("connect");
         let rows = conn
             .query("SELECT count(*) FROM writes WHERE tag = ?1", &[tag.into()])
             .expect("count");
@@ -111,14 +109,10 @@ impl<D: Driver> H<D> {
 
     /// The event kinds journaled for `conn`, skipping faults.
     pub fn kinds_for(&self, conn: ConnId) -> Vec<EventKind> {
-        self.journal
-            .kinds_for(conn)
-            .into_iter()
-            .filter(|k| *k != EventKind::Fault)
-            .collect()
+        self.kinds_since(0, conn)
     }
 
-    /// The kinds journaled for `conn` since event `since` (exclusive).
+    /// The kinds journaled for `conn` after the first `since` events.
     pub fn kinds_since(&self, since: usize, conn: ConnId) -> Vec<EventKind> {
         self.journal
             .events()
@@ -134,15 +128,144 @@ impl<D: Driver> H<D> {
             panic!("pool counters broken: {why}\n{}", self.journal.timeline());
         }
     }
+
+    /// Moves the pool's clock forward.
+    pub async fn advance(&self, by: Duration) {
+        match self.shell {
+            Shell::Threads => self.clock.advance(by),
+            Shell::Tokio => tokio::time::advance(by).await,
+        }
+    }
+
+    /// Runs `f` concurrently with the body: a thread, or a task.
+    pub fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> Joiner<T> {
+        match self.shell {
+            Shell::Threads => Joiner::Thread(std::thread::spawn(move || shells::block_on(f))),
+            Shell::Tokio => Joiner::Task(tokio::spawn(f)),
+        }
+    }
+
+    /// Waits until `cond` holds (another thread or task got there).
+    pub async fn until(&self, mut cond: impl FnMut() -> bool) {
+        let mut spins = 0u64;
+        while !cond() {
+            spins += 1;
+            assert!(
+                spins < 50_000_000,
+                "condition never held\n{}",
+                self.journal.timeline()
+            );
+            match self.shell {
+                Shell::Threads => std::thread::yield_now(),
+                Shell::Tokio => tokio::task::yield_now().await,
+            }
+        }
+    }
+
+    /// Waits until exactly `n` connections are out: the tokio shell resets
+    /// dirty returns on a task of its own.
+    pub async fn wait_out(&self, n: usize) {
+        self.until(|| self.pool.status().checked_out == n).await;
+    }
+
+    /// Waits until the rule behind `guard` fired `n` times.
+    pub async fn wait_hits(&self, guard: &dbfault::FaultGuard, n: u64) {
+        let reached = match self.shell {
+            Shell::Threads => guard.wait_for_hits(n, Duration::from_secs(20)),
+            Shell::Tokio => guard.wait_for_hits_async(n, Duration::from_secs(20)).await,
+        };
+        assert!(reached, "the rule fired {} times, not {n}", guard.hits());
+    }
 }
 
-/// Runs a generic body against the harness for `kind`.
+/// A spawned thread or task.
+pub enum Joiner<T> {
+    Thread(std::thread::JoinHandle<T>),
+    Task(tokio::task::JoinHandle<T>),
+}
+
+impl<T> Joiner<T> {
+    pub async fn join(self) -> T {
+        match self {
+            Joiner::Thread(h) => h.join().expect("the thread panicked"),
+            Joiner::Task(h) => h.await.expect("the task panicked"),
+        }
+    }
+
+    /// Joins a thread or task that must have panicked; returns its payload.
+    pub async fn join_panicked(self) -> Box<dyn std::any::Any + Send> {
+        match self {
+            Joiner::Thread(h) => match h.join() {
+                Ok(_) => panic!("the thread must panic"),
+                Err(payload) => payload,
+            },
+            Joiner::Task(h) => match h.await {
+                Ok(_) => panic!("the task must panic"),
+                Err(e) => e.into_panic(),
+            },
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        match self {
+            Joiner::Thread(h) => h.is_finished(),
+            Joiner::Task(h) => h.is_finished(),
+        }
+    }
+}
+
+/// Runs an async body against every (shell, driver) it is given.
+///
+/// `on!(shell, kind, config, body)` with `async fn body<P: TestPool>(h: H<P>)`.
 #[macro_export]
 macro_rules! on {
-    ($kind:expr, $cfg:expr, $body:ident) => {
-        match $kind {
-            $crate::common::Kind::Mock => $body(&$crate::common::H::mock($cfg)),
-            $crate::common::Kind::Sqlite => $body(&$crate::common::H::sqlite($cfg)),
-        }
+    ($shell:expr, $kind:expr, $cfg:expr, $body:ident) => {
+        $crate::on!($shell, $kind, $cfg, |h| $body(h))
     };
+    ($shell:expr, $kind:expr, $cfg:expr, |$h:ident| $call:expr) => {{
+        use $crate::common::{Kind, Shell, shells};
+        let cfg: dbfault::PoolConfig = $cfg;
+        match ($shell, $kind) {
+            (Shell::Threads, Kind::Mock) => shells::block_on(async {
+                let $h = shells::threads_mock(cfg);
+                $call.await
+            }),
+            (Shell::Threads, Kind::Sqlite) => shells::block_on(async {
+                let $h = shells::threads_sqlite(cfg);
+                $call.await
+            }),
+            (Shell::Tokio, Kind::Mock) => shells::paused_runtime().block_on(async {
+                let $h = shells::tokio_mock(cfg);
+                $call.await
+            }),
+            (Shell::Tokio, Kind::Sqlite) => shells::paused_runtime().block_on(async {
+                let $h = shells::tokio_sqlite(cfg);
+                $call.await
+            }),
+        }
+    }};
 }
+
+pub(crate) fn harness<P: TestPool>(
+    pool_of: impl FnOnce(PoolConfig) -> (P, Faults),
+    cfg: PoolConfig,
+    shell: Shell,
+    clock: Clock,
+    journal: Journal,
+    server: Option<MockServer>,
+    sqlite: Option<SqliteDriver>,
+) -> H<P> {
+    let (pool, faults) = pool_of(cfg.journal(journal.clone()));
+    H {
+        pool,
+        faults,
+        journal,
+        shell,
+        clock,
+        server,
+        sqlite,
+    }
+}
+
+/// Result of a checkout, reduced to the connection id.
+pub type IdResult = Result<ConnId>;
