@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{H, Kind, Shell, TestConn, TestEngine, TestEngineConn, TestPool, status, write_sql};
+use common::{H, Kind, Shell, TestConn, TestEngine, TestEngineConn, TestPool, counts, write_sql};
 use dbfault::{ErrorClass, ErrorKind, EventKind as E, Op, PoolConfig, ResetOnReturn, Rule};
 use rstest::rstest;
 
@@ -19,16 +19,16 @@ fn b01_status_counts_size_and_overflow(
     #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
-        assert_eq!(h.pool.status(), status(2, 0, 0, 0));
+        assert_eq!(counts(h.pool.status()), (2, 0, 0, 0));
         let a = h.pool.get().await.unwrap();
         let b = h.pool.get().await.unwrap();
         let c = h.pool.get().await.unwrap();
-        assert_eq!(h.pool.status(), status(2, 0, 3, 1));
+        assert_eq!(counts(h.pool.status()), (2, 0, 3, 1));
         drop(a);
-        assert_eq!(h.pool.status(), status(2, 1, 2, 1));
+        assert_eq!(counts(h.pool.status()), (2, 1, 2, 1));
         drop(b);
         drop(c); // idle queue full: closed
-        assert_eq!(h.pool.status(), status(2, 2, 0, 0));
+        assert_eq!(counts(h.pool.status()), (2, 2, 0, 0));
         h.assert_consistent();
     }
     on!(shell, kind, PoolConfig::new().size(2).max_overflow(1), body)
@@ -45,10 +45,10 @@ fn b01_status_stays_consistent_across_dispose_with_connections_out(
         let a_id = a.id();
         drop(a);
         h.pool.dispose().await;
-        assert_eq!(h.pool.status(), status(2, 0, 1, 0));
+        assert_eq!(counts(h.pool.status()), (2, 0, 1, 0));
         h.assert_consistent();
         drop(b); // belongs to the disposed generation: closed on return
-        assert_eq!(h.pool.status(), status(2, 0, 0, 0));
+        assert_eq!(counts(h.pool.status()), (2, 0, 0, 0));
         assert_eq!(h.open_connections(), 0);
         let c = h.pool.get().await.unwrap();
         assert_ne!(c.id(), a_id, "the pool reconnects after dispose");
@@ -147,7 +147,7 @@ fn b04_returned_to_a_full_idle_queue_is_closed(
         drop(b);
         assert_eq!(h.kinds_since(since, b_id), [E::Reset, E::Close, E::Checkin]);
         assert_eq!(h.open_connections(), 1);
-        assert_eq!(h.pool.status(), status(1, 1, 0, 0));
+        assert_eq!(counts(h.pool.status()), (1, 1, 0, 0));
     }
     on!(shell, kind, PoolConfig::new().size(1).max_overflow(1), body)
 }
@@ -351,8 +351,8 @@ fn b10_failed_rollback_on_return_invalidates(
             ]
         );
         assert_eq!(
-            h.pool.status(),
-            status(5, 0, 0, 0),
+            counts(h.pool.status()),
+            (5, 0, 0, 0),
             "never returned to the idle queue"
         );
         assert_eq!(h.open_connections(), 0);
@@ -443,7 +443,7 @@ fn b13_hard_invalidate_closes_and_returns_the_slot(
             "...and journaled: {}",
             close.detail
         );
-        assert_eq!(h.pool.status(), status(5, 0, 0, 0));
+        assert_eq!(counts(h.pool.status()), (5, 0, 0, 0));
         let next = h.pool.get().await.unwrap();
         assert_ne!(next.id(), id);
         assert_eq!(h.kinds_for(next.id()), [E::Connect, E::Checkout]);
@@ -563,7 +563,7 @@ fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
         let did = detached.id();
         detached.detach();
         detached.detach();
-        assert_eq!(h.pool.status(), status(1, 0, 0, 0), "the slot is free at once");
+        assert_eq!(counts(h.pool.status()), (1, 0, 0, 0), "the slot is free at once");
         let other = h.pool.get().await.unwrap(); // the freed slot serves someone else
         assert_ne!(other.id(), did);
         detached.execute("SELECT 1").await.unwrap(); // still usable
@@ -656,8 +656,8 @@ fn b18_ping_disconnect_then_failed_reconnect_returns_the_error(
         let err = h.pool.get().await.unwrap_err();
         assert!(err.is_disconnect() && err.is_injected(), "{err}");
         assert_eq!(
-            h.pool.status(),
-            status(before.size, 0, 0, 0),
+            counts(h.pool.status()),
+            (before.size, 0, 0, 0),
             "the slot is returned"
         );
         h.faults.restore();
@@ -794,9 +794,9 @@ fn defaults_are_sqlalchemys(#[values(Shell::Threads, Shell::Tokio)] shell: Shell
         for _ in 0..15 {
             conns.push(h.pool.get().await.unwrap());
         }
-        assert_eq!(h.pool.status(), status(5, 0, 15, 10));
+        assert_eq!(counts(h.pool.status()), (5, 0, 15, 10));
         drop(conns);
-        assert_eq!(h.pool.status(), status(5, 5, 0, 0));
+        assert_eq!(counts(h.pool.status()), (5, 5, 0, 0));
         assert!(format!("{:?}", PoolConfig::default()).contains("timeout: 30s"));
     }
     on!(shell, Kind::Mock, PoolConfig::new(), body)

@@ -88,6 +88,9 @@ pub struct PoolStatus {
     pub overflow: usize,
     /// Checkouts waiting for a connection.
     pub waiting: usize,
+    /// The configured overflow limit: `total()` never exceeds
+    /// `size + max_overflow`.
+    pub max_overflow: usize,
 }
 
 impl PoolStatus {
@@ -166,6 +169,7 @@ impl<C> Core<C> {
             checked_out: self.out,
             overflow: self.total.saturating_sub(self.cfg.size),
             waiting: self.waiters.len(),
+            max_overflow: self.cfg.max_overflow,
         }
     }
 
@@ -557,7 +561,8 @@ mod tests {
                 checked_in: 1,
                 checked_out: 0,
                 overflow: 0,
-                waiting: 0
+                waiting: 0,
+                max_overflow: 1
             }
         );
         core.check().unwrap();

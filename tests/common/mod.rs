@@ -71,14 +71,9 @@ pub fn write_sql(tag: &str) -> String {
     format!("INSERT INTO writes (tag, step) VALUES ('{tag}', 1)")
 }
 
-/// A status with these counters and nobody waiting.
-pub fn status(size: usize, checked_in: usize, checked_out: usize, overflow: usize) -> PoolStatus {
-    let mut s = PoolStatus::default();
-    s.size = size;
-    s.checked_in = checked_in;
-    s.checked_out = checked_out;
-    s.overflow = overflow;
-    s
+/// The counters a test compares: (size, checked_in, checked_out, overflow).
+pub fn counts(s: PoolStatus) -> (usize, usize, usize, usize) {
+    (s.size, s.checked_in, s.checked_out, s.overflow)
 }
 
 impl<P: TestPool> H<P> {
