@@ -11,8 +11,8 @@ use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, 
 
 /// Wraps a [`Driver`] so that a test can make its operations fail.
 ///
-/// With no rule armed and no server-wide fault, every call goes straight
-/// to the inner driver after one atomic load.
+/// With no rule armed on an operation and no server-wide fault, a call of
+/// that operation goes straight to the inner driver after one atomic load.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
@@ -120,7 +120,7 @@ impl<D: Driver> Driver for FaultyDriver<D> {
                 "connection refused: server is down",
             ));
         }
-        let fired = if self.shared.any_armed() {
+        let fired = if self.shared.any_armed(Op::Connect) {
             self.shared.decide(Op::Connect, "", None)
         } else {
             None
@@ -254,7 +254,7 @@ impl<C: Connection> FaultyConnection<C> {
 
     /// Consults the rules for `op`.
     fn fired(&self, op: Op, sql: &str) -> Option<Fired> {
-        if self.shared.any_armed() {
+        if self.shared.any_armed(op) {
             self.shared.decide(op, sql, Some(self.id))
         } else {
             None
