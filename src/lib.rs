@@ -11,6 +11,8 @@ mod driver;
 mod error;
 mod fault;
 mod journal;
+#[cfg(feature = "mockall")]
+mod mocks;
 mod script;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -22,6 +24,8 @@ pub use driver::{Connection, Driver};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, render_timeline};
+#[cfg(feature = "mockall")]
+pub use mocks::{MockConnectionMock as ConnectionMock, MockDialectMock as DialectMock};
 pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};
