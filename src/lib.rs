@@ -55,6 +55,8 @@ mod error;
 mod fault;
 mod journal;
 mod mock;
+#[cfg(feature = "mockall")]
+mod mocks;
 mod pool;
 mod script;
 #[cfg(feature = "sqlite")]
@@ -80,6 +82,8 @@ pub use mock::{
     MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,
     normalize_sql,
 };
+#[cfg(feature = "mockall")]
+pub use mocks::{MockConnectionMock as ConnectionMock, MockDialectMock as DialectMock};
 #[cfg(feature = "tokio")]
 pub use pool::{AsyncPool, AsyncPooledConnection};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};

@@ -76,7 +76,7 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
                 "connection refused: server is down",
             ));
         }
-        let fired = if shared.any_armed() {
+        let fired = if shared.any_armed(Op::Connect) {
             shared.decide(Op::Connect, "", None)
         } else {
             None
@@ -98,7 +98,13 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
                 "connection dropped right after connect (injected)",
             ));
         }
-        Ok(FaultyConnection::register(inner.id(), inner, shared, dialect))
+        Ok(FaultyConnection::register(
+            inner.id(),
+            inner,
+            |_| {},
+            shared,
+            dialect,
+        ))
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
@@ -278,16 +284,24 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
         if self.closed {
             return Ok(());
         }
+        let mut reached = false;
         let result = if self.is_dead() {
             Ok(())
         } else {
-            faulty_call!(self, Op::Close, "", |c| c.close())
+            faulty_call!(self, Op::Close, "", |c| {
+                reached = true;
+                c.close()
+            })
         };
         self.closed = true;
         self.shared.unregister(self.id);
+        // Close the inner connection once: here only if the call above did
+        // not reach it (a rule failed the close first).
         let conn = lock(&self.cell.inner).take();
         if let Some(mut conn) = conn {
-            let _ = conn.close().await;
+            if !reached {
+                let _ = conn.close().await;
+            }
         }
         result
     }

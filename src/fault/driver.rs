@@ -11,8 +11,8 @@ use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, 
 
 /// Wraps a [`Driver`] so that a test can make its operations fail.
 ///
-/// With no rule armed and no server-wide fault, every call goes straight
-/// to the inner driver after one atomic load.
+/// With no rule armed on an operation and no server-wide fault, a call of
+/// that operation goes straight to the inner driver after one atomic load.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
@@ -131,7 +131,7 @@ impl<D: Driver> Driver for FaultyDriver<D> {
                 "connection refused: server is down",
             ));
         }
-        let fired = if self.shared.any_armed() {
+        let fired = if self.shared.any_armed(Op::Connect) {
             self.shared.decide(Op::Connect, "", None)
         } else {
             None
@@ -159,9 +159,13 @@ impl<D: Driver> Driver for FaultyDriver<D> {
                 "connection dropped right after connect (injected)",
             ));
         }
+        let close: fn(&mut D::Connection) = |conn| {
+            let _ = conn.close();
+        };
         Ok(FaultyConnection::register(
             inner.id(),
             inner,
+            close,
             &self.shared,
             dialect,
         ))
@@ -187,6 +191,10 @@ pub struct FaultyConnection<C> {
 pub(super) struct Cell<C> {
     pub(super) dead: AtomicBool,
     pub(super) inner: Mutex<Option<C>>,
+    /// How a killed connection is closed: the sync `close` for a sync
+    /// connection (its error ignored); nothing but the drop for an async
+    /// one, which cannot be awaited here.
+    pub(super) close: fn(&mut C),
 }
 
 impl<C: Send> Kill for Cell<C> {
@@ -196,7 +204,9 @@ impl<C: Send> Kill for Cell<C> {
         // holds the lock (or, in async code, the connection itself); it
         // drops the connection when it sees the flag.
         if let Ok(mut inner) = self.inner.try_lock() {
-            drop(inner.take());
+            if let Some(mut conn) = inner.take() {
+                (self.close)(&mut conn);
+            }
         }
     }
 }
@@ -211,8 +221,15 @@ impl<C> fmt::Debug for FaultyConnection<C> {
 }
 
 impl<C: Send + 'static> FaultyConnection<C> {
-    pub(super) fn register(id: ConnId, inner: C, shared: &Arc<Shared>, dialect: &Arc<dyn Dialect>) -> Self {
+    pub(super) fn register(
+        id: ConnId,
+        inner: C,
+        close: fn(&mut C),
+        shared: &Arc<Shared>,
+        dialect: &Arc<dyn Dialect>,
+    ) -> Self {
         let cell = Arc::new(Cell {
+            close,
             dead: AtomicBool::new(false),
             inner: Mutex::new(Some(inner)),
         });
@@ -249,7 +266,7 @@ impl<C: Send + 'static> FaultyConnection<C> {
 
     /// Consults the rules for `op`.
     pub(super) fn fired(&self, op: Op, sql: &str) -> Option<Fired> {
-        if self.shared.any_armed() {
+        if self.shared.any_armed(op) {
             self.shared.decide(op, sql, Some(self.id))
         } else {
             None
@@ -368,15 +385,23 @@ impl<C: Connection> Connection for FaultyConnection<C> {
         if self.closed {
             return Ok(());
         }
+        let mut reached = false;
         let result = if self.is_dead() {
             Ok(())
         } else {
-            self.run(Op::Close, "", C::close)
+            self.run(Op::Close, "", |c| {
+                reached = true;
+                c.close()
+            })
         };
         self.closed = true;
         self.shared.unregister(self.id);
+        // Close the inner connection once: here only if the call above did
+        // not reach it (a rule failed the close first).
         if let Some(mut conn) = lock(&self.cell.inner).take() {
-            let _ = conn.close();
+            if !reached {
+                let _ = conn.close();
+            }
         }
         result
     }

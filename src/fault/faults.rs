@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -44,8 +44,11 @@ pub(crate) struct Shared {
     changed: Condvar,
     #[cfg(feature = "tokio")]
     pub(crate) notify: tokio::sync::Notify,
-    /// Number of armed rules: the no-rule fast path reads only this.
-    armed: AtomicUsize,
+    /// The operations that have at least one armed rule, one bit each
+    /// ([`op_bit`]): a call of any other operation reads only this and
+    /// skips the state lock. Rewritten under the state lock whenever the
+    /// rules change.
+    armed_ops: AtomicU32,
     outage: AtomicBool,
     /// Live connections, so `kill`, `restart` and `outage` can close them.
     live: Mutex<HashMap<ConnId, Weak<dyn Kill>>>,
@@ -64,9 +67,61 @@ struct Armed {
     id: u64,
     rule: Rule,
     regex: Option<Regex>,
+    /// The last statement `regex` was tried on and whether it matched.
+    memo: Option<Memo>,
     calls: u64,
     hits: Arc<AtomicU64>,
     armed_at: Instant,
+}
+
+/// A regex verdict kept for the next call: connections repeat their
+/// statements, and a verdict depends on the statement's text alone.
+struct Memo {
+    sql: String,
+    matched: bool,
+}
+
+/// Statements longer than this are matched afresh on every call rather
+/// than copied into a [`Memo`].
+const MEMO_MAX_LEN: usize = 4096;
+
+impl Armed {
+    /// Whether `sql` passes the rule's statement filter. Same answer as
+    /// `regex.is_match(sql)`; a repeated statement is answered from the
+    /// memo.
+    fn statement_matches(&mut self, sql: &str) -> bool {
+        let Some(regex) = &self.regex else {
+            return true;
+        };
+        if let Some(memo) = &self.memo {
+            if memo.sql == sql {
+                return memo.matched;
+            }
+        }
+        let matched = regex.is_match(sql);
+        if sql.len() <= MEMO_MAX_LEN {
+            match &mut self.memo {
+                Some(memo) => {
+                    memo.sql.clear();
+                    memo.sql.push_str(sql);
+                    memo.matched = matched;
+                }
+                None => {
+                    self.memo = Some(Memo {
+                        sql: sql.to_owned(),
+                        matched,
+                    });
+                }
+            }
+        }
+        matched
+    }
+}
+
+/// The bit of `op` in [`Shared::armed_ops`].
+fn op_bit(op: Op) -> u32 {
+    const _: () = assert!(Op::ALL.len() <= 32);
+    1 << (op as u32)
 }
 
 /// A rule that fired on a call: what the connection must do.
@@ -97,7 +152,7 @@ impl Shared {
             changed: Condvar::new(),
             #[cfg(feature = "tokio")]
             notify: tokio::sync::Notify::new(),
-            armed: AtomicUsize::new(0),
+            armed_ops: AtomicU32::new(0),
             outage: AtomicBool::new(false),
             live: Mutex::new(HashMap::new()),
         }
@@ -117,10 +172,22 @@ impl Shared {
         lock(&self.state).clock.clone()
     }
 
-    /// Whether any rule is armed; the fast path of every operation.
+    /// Whether any rule on `op` is armed; the fast path of every
+    /// operation: without one, [`decide`](Shared::decide) would find
+    /// nothing, so the caller skips it and its lock.
     #[inline]
-    pub(crate) fn any_armed(&self) -> bool {
-        self.armed.load(Ordering::Acquire) > 0
+    pub(crate) fn any_armed(&self, op: Op) -> bool {
+        self.armed_ops.load(Ordering::Acquire) & op_bit(op) != 0
+    }
+
+    /// Rewrites [`armed_ops`](Shared::armed_ops) after the rules changed.
+    /// The caller holds the state lock, so rewrites do not race.
+    fn update_armed_ops(&self, state: &State) {
+        let ops = state
+            .rules
+            .iter()
+            .fold(0, |ops, armed| ops | op_bit(armed.rule.op));
+        self.armed_ops.store(ops, Ordering::Release);
     }
 
     pub(crate) fn in_outage(&self) -> bool {
@@ -132,19 +199,22 @@ impl Shared {
     pub(crate) fn decide(&self, op: Op, sql: &str, conn: Option<ConnId>) -> Option<Fired> {
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        let now = state.clock.now();
+        // Read once, when the first `after` filter needs it.
+        let mut now = None;
         let mut fired = None;
         for armed in &mut state.rules {
             let rule = &armed.rule;
             if rule.op != op
                 || rule.conn.is_some_and(|c| Some(c) != conn)
-                || rule
-                    .after
-                    .is_some_and(|d| now.saturating_duration_since(armed.armed_at) < d)
-                || armed.regex.as_ref().is_some_and(|re| !re.is_match(sql))
+                || rule.after.is_some_and(|d| {
+                    let now = *now.get_or_insert_with(|| state.clock.now());
+                    now.saturating_duration_since(armed.armed_at) < d
+                })
+                || !armed.statement_matches(sql)
             {
                 continue;
             }
+            let rule = &armed.rule;
             armed.calls += 1;
             let hits = armed.hits.load(Ordering::Relaxed);
             if rule.nth.is_some_and(|n| armed.calls != n)
@@ -220,11 +290,8 @@ impl Shared {
 
     fn disarm(&self, rule: u64) {
         let mut state = lock(&self.state);
-        let before = state.rules.len();
         state.rules.retain(|r| r.id != rule);
-        if state.rules.len() != before {
-            self.armed.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.update_armed_ops(&state);
         drop(state);
         self.wake();
     }
@@ -266,11 +333,12 @@ impl Faults {
             id,
             rule,
             regex,
+            memo: None,
             calls: 0,
             hits: Arc::clone(&hits),
             armed_at,
         });
-        self.shared.armed.fetch_add(1, Ordering::AcqRel);
+        self.shared.update_armed_ops(&state);
         drop(state);
         Ok(FaultGuard {
             shared: Arc::clone(&self.shared),
@@ -308,9 +376,8 @@ impl Faults {
     /// Disarms every rule, including kept ones.
     pub fn disarm_all(&self) {
         let mut state = lock(&self.shared.state);
-        let n = state.rules.len();
         state.rules.clear();
-        self.shared.armed.fetch_sub(n, Ordering::AcqRel);
+        self.shared.update_armed_ops(&state);
         drop(state);
         self.shared.wake();
     }
@@ -524,5 +591,100 @@ impl SplitMix64 {
     /// A float uniform in `[0, 1)`.
     pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn faults() -> Faults {
+        Faults {
+            shared: Arc::new(Shared::new()),
+        }
+    }
+
+    /// Which calls of `calls` a rule fired on (1-based).
+    fn fired_on(faults: &Faults, calls: &[(Op, &str)]) -> Vec<usize> {
+        calls
+            .iter()
+            .enumerate()
+            .filter(|(_, (op, sql))| {
+                faults.shared.any_armed(*op) && faults.shared.decide(*op, sql, Some(ConnId(1))).is_some()
+            })
+            .map(|(i, _)| i + 1)
+            .collect()
+    }
+
+    #[test]
+    fn armed_ops_follow_arm_disarm_and_disarm_all() {
+        let faults = faults();
+        assert!(Op::ALL.iter().all(|op| !faults.shared.any_armed(*op)));
+        let commit = faults.arm(Rule::on(Op::Commit)).unwrap();
+        let commit_again = faults.arm(Rule::on(Op::Commit).nth(3)).unwrap();
+        let ping = faults.arm(Rule::on(Op::Ping)).unwrap();
+        let armed = |faults: &Faults| {
+            Op::ALL
+                .into_iter()
+                .filter(|op| faults.shared.any_armed(*op))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(armed(&faults), [Op::Commit, Op::Ping]);
+        drop(commit);
+        assert_eq!(
+            armed(&faults),
+            [Op::Commit, Op::Ping],
+            "another commit rule is armed"
+        );
+        drop(commit_again);
+        assert_eq!(armed(&faults), [Op::Ping]);
+        faults.arm(Rule::on(Op::Connect)).unwrap().keep();
+        assert_eq!(armed(&faults), [Op::Connect, Op::Ping]);
+        faults.disarm_all();
+        assert_eq!(armed(&faults), []);
+        drop(ping);
+        assert_eq!(armed(&faults), []);
+    }
+
+    #[test]
+    fn statement_filter_gives_the_same_verdicts_on_alternating_statements() {
+        let faults = faults();
+        let _guard = faults
+            .arm(Rule::on(Op::Query).matching("^SELECT .* FROM a$").every(2))
+            .unwrap();
+        let a = "SELECT x FROM a";
+        let b = "SELECT x FROM b";
+        let long = format!("SELECT {} FROM a", "x, ".repeat(MEMO_MAX_LEN));
+        let calls = [
+            (Op::Query, a),
+            (Op::Query, a),
+            (Op::Query, b),
+            (Op::Query, b),
+            (Op::Execute, a),
+            (Op::Query, a),
+            (Op::Query, long.as_str()),
+            (Op::Query, b),
+            (Op::Query, long.as_str()),
+            (Op::Query, a),
+        ];
+        // Matching calls: 1, 2, 6, 7, 9, 10; every second of them fires.
+        assert_eq!(fired_on(&faults, &calls), [2, 7, 10]);
+    }
+
+    #[test]
+    fn after_filter_reads_the_clock_of_the_fault_layer() {
+        let faults = faults();
+        let clock = Clock::manual();
+        faults.shared.set_clock(clock.clone());
+        let _later = faults
+            .arm(Rule::on(Op::Query).after(Duration::from_secs(2)).times(1))
+            .unwrap();
+        let _other_op = faults.arm(Rule::on(Op::Ping)).unwrap();
+        assert_eq!(fired_on(&faults, &[(Op::Query, "SELECT 1")]), []);
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(
+            fired_on(&faults, &[(Op::Query, "SELECT 1"), (Op::Query, "SELECT 1")]),
+            [1]
+        );
     }
 }
