@@ -152,6 +152,17 @@ impl<D: Driver> EngineConnection<D> {
         self.conn.is_none()
     }
 
+    /// The pooled connection held now, if any (none after invalidation,
+    /// until the next call checks out another).
+    pub fn held(&self) -> Option<&PooledConnection<D>> {
+        self.conn.as_ref()
+    }
+
+    /// The pooled connection held now, mutably.
+    pub fn held_mut(&mut self) -> Option<&mut PooledConnection<D>> {
+        self.conn.as_mut()
+    }
+
     /// The pooled connection, checked out again if it was invalidated.
     ///
     /// # Errors

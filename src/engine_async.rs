@@ -146,6 +146,16 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         self.conn.is_none()
     }
 
+    /// The pooled connection held now, if any.
+    pub fn held(&self) -> Option<&AsyncPooledConnection<D>> {
+        self.conn.as_ref()
+    }
+
+    /// The pooled connection held now, mutably.
+    pub fn held_mut(&mut self) -> Option<&mut AsyncPooledConnection<D>> {
+        self.conn.as_mut()
+    }
+
     /// The pooled connection, checked out again if it was invalidated,
     /// rolled back first if a transaction was abandoned.
     ///

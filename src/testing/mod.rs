@@ -9,6 +9,7 @@
 #[cfg(feature = "tokio")]
 mod cancel;
 mod invariants;
+pub mod shell;
 
 pub use invariants::{InspectPool, Invariants, Violation};
 
