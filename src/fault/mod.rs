@@ -24,6 +24,7 @@ mod plan;
 mod rule;
 
 pub use driver::{FaultyConnection, FaultyDriver};
+pub(crate) use faults::SplitMix64;
 pub use faults::{FaultGuard, Faults, PlanGuard};
 pub use plan::FaultPlan;
 pub use rule::{Action, Op, Rule};

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::{ConnId, Connection, Driver, EventKind, Journal, Pool, PoolStatus};
+use crate::{ConnId, Connection, EventKind, Journal, PoolStatus};
 
-/// A pool whose counters [`Invariants`] can read: [`Pool`] and, with
-/// feature `tokio`, `AsyncPool`.
+/// A pool whose counters [`Invariants`] can read: every
+/// [`AnyPool`](super::shell::AnyPool) ([`Pool`](crate::Pool) and, with
+/// feature `tokio`, `AsyncPool`), or a stand-in of a test's own.
 pub trait InspectPool {
     /// The counters, read at one instant.
     fn status(&self) -> PoolStatus;
@@ -14,22 +15,13 @@ pub trait InspectPool {
     fn check_counters(&self) -> Result<(), String>;
 }
 
-impl<D: Driver> InspectPool for Pool<D> {
+/// Every pool of either shell can be inspected.
+impl<P: super::shell::AnyPool> InspectPool for P {
     fn status(&self) -> PoolStatus {
-        Pool::status(self)
+        super::shell::AnyPool::status(self)
     }
     fn check_counters(&self) -> Result<(), String> {
-        Pool::check_counters(self)
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl<D: crate::AsyncDriver> InspectPool for crate::AsyncPool<D> {
-    fn status(&self) -> PoolStatus {
-        crate::AsyncPool::status(self)
-    }
-    fn check_counters(&self) -> Result<(), String> {
-        crate::AsyncPool::check_counters(self)
+        super::shell::AnyPool::check_counters(self)
     }
 }
 

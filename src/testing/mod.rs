@@ -9,9 +9,13 @@
 #[cfg(feature = "tokio")]
 mod cancel;
 mod invariants;
+pub mod model;
 pub mod shell;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 
 pub use invariants::{InspectPool, Invariants, Violation};
+pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_file};
 
 #[cfg(feature = "tokio")]
 pub use cancel::cancel_at_every_await;
