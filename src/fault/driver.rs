@@ -1,7 +1,7 @@
 //! `FaultyDriver<D>`: any driver, with faults on demand.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::faults::{Faults, Fired, Kill, Shared};
@@ -11,8 +11,9 @@ use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, 
 
 /// Wraps a [`Driver`] so that a test can make its operations fail.
 ///
-/// With no rule armed and no server-wide fault, every call goes straight
-/// to the inner driver after one atomic load.
+/// With no rule armed and no server-wide fault, a call consults no rule:
+/// it reaches the inner driver after a few atomic operations (and, for an
+/// operation of a connection, that connection's own uncontended lock).
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
@@ -114,11 +115,9 @@ impl<D: Driver> Driver for FaultyDriver<D> {
     type Connection = FaultyConnection<D::Connection>;
 
     fn connect(&self) -> Result<Self::Connection> {
+        let refused = || injected_disconnect(&*self.dialect, "connection refused: server is down");
         if self.shared.in_outage() {
-            return Err(injected_disconnect(
-                &*self.dialect,
-                "connection refused: server is down",
-            ));
+            return Err(refused());
         }
         let fired = if self.shared.any_armed() {
             self.shared.decide(Op::Connect, "", None)
@@ -139,8 +138,12 @@ impl<D: Driver> Driver for FaultyDriver<D> {
                 }
                 Action::DisconnectAfterApply => drop_after = true,
                 Action::Delay(d) => self.shared.sleep(d),
-                Action::Hang => self.shared.wait_disarmed(rule),
+                Action::Hang => self.shared.wait_disarmed(rule, None),
                 Action::Error { .. } => unreachable!("handled above"),
+            }
+            // The server may have gone down while this connect waited.
+            if self.shared.in_outage() {
+                return Err(refused());
             }
         }
         let mut inner = self.inner.connect()?;
@@ -151,7 +154,16 @@ impl<D: Driver> Driver for FaultyDriver<D> {
                 "connection dropped right after connect (injected)",
             ));
         }
-        Ok(FaultyConnection::register(inner, &self.shared, &self.dialect))
+        let conn = FaultyConnection::register(inner, &self.shared, &self.dialect);
+        // An outage that began while the inner connect was under way could
+        // not kill this connection, unregistered then. `outage` sets its
+        // flag before it drains the registry, so either it killed this
+        // connection or the flag is seen here.
+        if self.shared.in_outage() {
+            conn.kill_now();
+            return Err(refused());
+        }
+        Ok(conn)
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
@@ -176,15 +188,25 @@ struct Cell<C> {
     inner: Mutex<Option<C>>,
 }
 
+impl<C: Connection> Cell<C> {
+    /// Closes the inner connection, if still there, ignoring the error.
+    fn close_inner(inner: &mut Option<C>) {
+        if let Some(mut conn) = inner.take() {
+            let _ = conn.close();
+        }
+    }
+}
+
 impl<C: Connection> Kill for Cell<C> {
     fn kill(&self) {
         self.dead.store(true, Ordering::Release);
         // An operation in flight holds the lock; it closes the inner
-        // connection itself when it sees the flag.
+        // connection itself when it sees the flag (`FaultyConnection::call`).
+        // The fence pairs with the one there: either that call sees the flag
+        // once its operation returned, or this `try_lock` finds the lock free.
+        fence(Ordering::SeqCst);
         if let Ok(mut inner) = self.inner.try_lock() {
-            if let Some(mut conn) = inner.take() {
-                let _ = conn.close();
-            }
+            Cell::close_inner(&mut inner);
         }
     }
 }
@@ -237,19 +259,32 @@ impl<C: Connection> FaultyConnection<C> {
     }
 
     /// Runs `f` on the inner connection unless it is dead.
+    ///
+    /// If the connection is killed while `f` is in flight, the inner
+    /// connection is closed when `f` returns (so the server rolls back the
+    /// open transaction now, not when the connection is dropped) and the
+    /// caller sees a disconnect, whatever `f` returned.
     fn call<T>(&self, op: Op, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
-        let mut inner = lock(&self.cell.inner);
-        if self.is_dead() {
-            // Killed while another call held the lock: close now.
-            if let Some(mut conn) = inner.take() {
-                let _ = conn.close();
+        let result = {
+            let mut inner = lock(&self.cell.inner);
+            if self.is_dead() {
+                // Killed while another call held the lock: close now.
+                Cell::close_inner(&mut inner);
+                return Err(self.dead_error(op));
             }
+            match inner.as_mut() {
+                Some(conn) => f(conn),
+                None => return Err(self.dead_error(op)),
+            }
+        };
+        // Pairs with the fence in `Cell::kill`: a kill that found the lock
+        // taken is seen here.
+        fence(Ordering::SeqCst);
+        if self.is_dead() {
+            Cell::close_inner(&mut lock(&self.cell.inner));
             return Err(self.dead_error(op));
         }
-        match inner.as_mut() {
-            Some(conn) => f(conn),
-            None => Err(self.dead_error(op)),
-        }
+        result
     }
 
     /// Consults the rules for `op`.
@@ -302,7 +337,9 @@ impl<C: Connection> FaultyConnection<C> {
                 self.call(op, f)
             }
             Action::Hang => {
-                self.shared.wait_disarmed(rule);
+                // Until disarmed, or until the connection is killed: then
+                // `call` fails with the disconnect.
+                self.shared.wait_disarmed(rule, Some(&self.cell.dead));
                 self.call(op, f)
             }
             Action::Error { .. } => unreachable!("handled above"),
