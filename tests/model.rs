@@ -13,7 +13,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 fn env(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn run_model(target: Target) {
@@ -68,11 +71,19 @@ fn the_model_sees_faults_and_unknown_commits() {
     let mut committed = 0;
     let mut unknown = 0;
     for seed in 0..16 {
-        let plan = plan.clone().rules().iter().cloned().fold(dbfault::FaultPlan::new(seed), |p, r| p.rule(r));
+        let plan = plan
+            .clone()
+            .rules()
+            .iter()
+            .cloned()
+            .fold(dbfault::FaultPlan::new(seed), |p, r| p.rule(r));
         let report = check(Target::ThreadsSqlite, &plan, 64).unwrap_or_else(|e| panic!("{e}"));
         faults += report.faults;
         committed += report.committed;
         unknown += report.unknown;
     }
-    assert!(faults > 0 && committed > 0 && unknown > 0, "faults {faults}, committed {committed}, unknown {unknown}");
+    assert!(
+        faults > 0 && committed > 0 && unknown > 0,
+        "faults {faults}, committed {committed}, unknown {unknown}"
+    );
 }

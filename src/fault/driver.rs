@@ -1,7 +1,7 @@
 //! `FaultyDriver<D>`: any driver, with faults on demand.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::faults::{Faults, Fired, Kill, Shared};
@@ -11,8 +11,9 @@ use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, 
 
 /// Wraps a [`Driver`] so that a test can make its operations fail.
 ///
-/// With no rule armed on an operation and no server-wide fault, a call of
-/// that operation goes straight to the inner driver after one atomic load.
+/// With no rule armed and no server-wide fault, a call consults no rule:
+/// it reaches the inner driver after a few atomic operations (and, for an
+/// operation of a connection, that connection's own uncontended lock).
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
@@ -125,11 +126,9 @@ impl<D: Driver> Driver for FaultyDriver<D> {
 
     fn connect(&self) -> Result<Self::Connection> {
         let dialect = self.dialect_with(D::dialect);
+        let refused = || injected_disconnect(&**dialect, "connection refused: server is down");
         if self.shared.in_outage() {
-            return Err(injected_disconnect(
-                &**dialect,
-                "connection refused: server is down",
-            ));
+            return Err(refused());
         }
         let fired = if self.shared.any_armed(Op::Connect) {
             self.shared.decide(Op::Connect, "", None)
@@ -147,8 +146,12 @@ impl<D: Driver> Driver for FaultyDriver<D> {
                 }
                 Action::DisconnectAfterApply => drop_after = true,
                 Action::Delay(d) => self.shared.sleep(d),
-                Action::Hang => self.shared.wait_disarmed(rule),
+                Action::Hang => self.shared.wait_disarmed(rule, None),
                 Action::Error { .. } => unreachable!("handled above"),
+            }
+            // The server may have gone down while this connect waited.
+            if self.shared.in_outage() {
+                return Err(refused());
             }
         }
         let mut inner = self.inner.connect()?;
@@ -162,13 +165,16 @@ impl<D: Driver> Driver for FaultyDriver<D> {
         let close: fn(&mut D::Connection) = |conn| {
             let _ = conn.close();
         };
-        Ok(FaultyConnection::register(
-            inner.id(),
-            inner,
-            close,
-            &self.shared,
-            dialect,
-        ))
+        let conn = FaultyConnection::register(inner.id(), inner, close, &self.shared, dialect);
+        // An outage that began while the inner connect was under way could
+        // not kill this connection, unregistered then. `outage` sets its
+        // flag before it drains the registry, so either it killed this
+        // connection or the flag is seen here.
+        if self.shared.in_outage() {
+            conn.kill_now();
+            return Err(refused());
+        }
+        Ok(conn)
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
@@ -197,16 +203,26 @@ pub(super) struct Cell<C> {
     pub(super) close: fn(&mut C),
 }
 
+impl<C> Cell<C> {
+    /// Closes the inner connection, if still there, ignoring the error.
+    fn close_inner(&self, inner: &mut Option<C>) {
+        if let Some(mut conn) = inner.take() {
+            (self.close)(&mut conn);
+        }
+    }
+}
+
 impl<C: Send> Kill for Cell<C> {
     fn kill(&self) {
         self.dead.store(true, Ordering::Release);
-        // Dropping a driver connection closes it. An operation in flight
-        // holds the lock (or, in async code, the connection itself); it
-        // drops the connection when it sees the flag.
+        // An operation in flight holds the lock (or, in async code, the
+        // connection itself); it closes the inner connection when it sees
+        // the flag (`FaultyConnection::call`). The fence pairs with the one
+        // there: either that call sees the flag once its operation
+        // returned, or this `try_lock` finds the lock free.
+        fence(Ordering::SeqCst);
         if let Ok(mut inner) = self.inner.try_lock() {
-            if let Some(mut conn) = inner.take() {
-                (self.close)(&mut conn);
-            }
+            self.close_inner(&mut inner);
         }
     }
 }
@@ -276,19 +292,32 @@ impl<C: Send + 'static> FaultyConnection<C> {
 
 impl<C: Connection> FaultyConnection<C> {
     /// Runs `f` on the inner connection unless it is dead.
+    ///
+    /// If the connection is killed while `f` is in flight, the inner
+    /// connection is closed when `f` returns (so the server rolls back the
+    /// open transaction now, not when the connection is dropped) and the
+    /// caller sees a disconnect, whatever `f` returned.
     fn call<T>(&self, op: Op, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
-        let mut inner = lock(&self.cell.inner);
-        if self.is_dead() {
-            // Killed while another call held the lock: close now.
-            if let Some(mut conn) = inner.take() {
-                let _ = conn.close();
+        let result = {
+            let mut inner = lock(&self.cell.inner);
+            if self.is_dead() {
+                // Killed while another call held the lock: close now.
+                self.cell.close_inner(&mut inner);
+                return Err(self.dead_error(op));
             }
+            match inner.as_mut() {
+                Some(conn) => f(conn),
+                None => return Err(self.dead_error(op)),
+            }
+        };
+        // Pairs with the fence in `Cell::kill`: a kill that found the lock
+        // taken is seen here.
+        fence(Ordering::SeqCst);
+        if self.is_dead() {
+            self.cell.close_inner(&mut lock(&self.cell.inner));
             return Err(self.dead_error(op));
         }
-        match inner.as_mut() {
-            Some(conn) => f(conn),
-            None => Err(self.dead_error(op)),
-        }
+        result
     }
 
     /// One operation through the fault layer.
@@ -332,7 +361,9 @@ impl<C: Connection> FaultyConnection<C> {
                 self.call(op, f)
             }
             Action::Hang => {
-                self.shared.wait_disarmed(rule);
+                // Until disarmed, or until the connection is killed: then
+                // `call` fails with the disconnect.
+                self.shared.wait_disarmed(rule, Some(&self.cell.dead));
                 self.call(op, f)
             }
             Action::Error { .. } => unreachable!("handled above"),

@@ -135,6 +135,8 @@ pub(crate) struct Fired {
 pub(crate) trait Kill: Send + Sync {
     /// Marks the connection dead and closes its inner connection if no
     /// operation is in flight (otherwise the operation's end closes it).
+    /// The caller then wakes operations held by a hang rule
+    /// ([`Shared::wake_killed`]).
     fn kill(&self);
 }
 
@@ -266,10 +268,12 @@ impl Shared {
         lock(&self.state).rules.iter().any(|r| r.id == rule)
     }
 
-    /// Blocks the calling thread until `rule` is disarmed.
-    pub(crate) fn wait_disarmed(&self, rule: u64) {
+    /// Blocks the calling thread until `rule` is disarmed or, for an
+    /// operation of a connection, until `dead` (that connection's flag) is
+    /// set: a killed connection's caller hears of it at once.
+    pub(crate) fn wait_disarmed(&self, rule: u64, dead: Option<&AtomicBool>) {
         let mut state = lock(&self.state);
-        while state.rules.iter().any(|r| r.id == rule) {
+        while state.rules.iter().any(|r| r.id == rule) && !dead.is_some_and(|d| d.load(Ordering::Acquire)) {
             state = self
                 .changed
                 .wait(state)
@@ -311,6 +315,16 @@ impl Shared {
         for conn in live.into_iter().filter_map(|w| w.upgrade()) {
             conn.kill();
         }
+        self.wake_killed();
+    }
+
+    /// Wakes the operations a hang rule holds, after connections were
+    /// killed, so those of a dead connection stop waiting. Taking the state
+    /// lock first orders the kill before a waiter's next look at its flag
+    /// (a waiter looks at it under that lock), so no wake-up is lost.
+    fn wake_killed(&self) {
+        drop(lock(&self.state));
+        self.wake();
     }
 }
 
@@ -383,7 +397,9 @@ impl Faults {
     }
 
     /// Takes the server down: live connections die and connects are
-    /// refused with a disconnect until [`restore`](Faults::restore).
+    /// refused with a disconnect until [`restore`](Faults::restore),
+    /// including connects already under way (held by a rule, or inside the
+    /// wrapped driver) when the outage began.
     pub fn outage(&self) {
         self.shared.outage.store(true, Ordering::Release);
         self.shared.journal(None, "outage".to_owned());
@@ -405,12 +421,17 @@ impl Faults {
 
     /// Kills one connection, as the server would (`pg_terminate_backend`).
     /// Returns whether that connection was alive.
+    ///
+    /// An operation of that connection under way fails with a disconnect:
+    /// one held by a hang rule at once, one in flight in the wrapped driver
+    /// when the driver returns (its inner connection is closed then).
     pub fn kill(&self, id: ConnId) -> bool {
         let conn = lock(&self.shared.live).remove(&id).and_then(|w| w.upgrade());
         match conn {
             Some(conn) => {
                 self.shared.journal(Some(id), "kill".to_owned());
                 conn.kill();
+                self.shared.wake_killed();
                 true
             }
             None => false,

@@ -12,7 +12,10 @@
 //! A connection killed by the fault layer is dead for good: its inner
 //! connection is closed (so the server rolls back its transaction), and
 //! every later operation fails with an [`ErrorKind::Closed`](crate::ErrorKind::Closed)
-//! error that every dialect classifies as a disconnect. Every fired rule
+//! error that every dialect classifies as a disconnect; so does an
+//! operation under way when it was killed (one held by a hang rule stops
+//! waiting; one in flight in the wrapped driver closes the inner
+//! connection when the driver returns). Every fired rule
 //! and every server-wide fault is written to the journal as a `fault`
 //! event. The fault layer knows nothing of pools.
 

@@ -100,7 +100,9 @@ pub enum Action {
     DisconnectAfterApply,
     /// The operation waits this long, then proceeds.
     Delay(Duration),
-    /// The operation waits until the rule is disarmed, then proceeds.
+    /// The operation waits until the rule is disarmed, then proceeds; if
+    /// its connection is killed meanwhile, it stops waiting and fails with
+    /// a disconnect.
     Hang,
 }
 
@@ -263,7 +265,8 @@ impl Rule {
         self
     }
 
-    /// Holds the operation until the rule is disarmed, then runs it.
+    /// Holds the operation until the rule is disarmed, then runs it (or
+    /// until its connection is killed: then it fails with a disconnect).
     pub fn hang(mut self) -> Self {
         self.action = Action::Hang;
         self

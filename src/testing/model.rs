@@ -99,7 +99,7 @@ impl Workload {
     /// The workload a seed stands for: `len` steps drawn from a seeded
     /// generator, so seed and plan reproduce a case exactly.
     pub fn generate(seed: u64, len: usize) -> Self {
-        let mut rng = SplitMix64(seed ^ 0x5EED_0F_D8FA);
+        let mut rng = SplitMix64(seed ^ 0x005E_ED0F_D8FA);
         let mut pick = |n: u64| (rng.next_u64() % n) as usize;
         let steps = (0..len)
             .map(|_| match pick(100) {
@@ -240,7 +240,10 @@ impl std::error::Error for ModelFailure {}
 /// The pool settings a seed stands for: size 2, overflow 1, and recycle,
 /// pre-ping and LIFO each on or off by a bit of the seed.
 pub fn pool_config(seed: u64) -> PoolConfig {
-    let mut cfg = PoolConfig::new().size(2).max_overflow(1).timeout(Duration::from_secs(30));
+    let mut cfg = PoolConfig::new()
+        .size(2)
+        .max_overflow(1)
+        .timeout(Duration::from_secs(30));
     if seed & 1 == 1 {
         cfg = cfg.recycle(Duration::from_secs(3));
     }
@@ -271,7 +274,11 @@ pub fn check_with(
     plan: &FaultPlan,
     workload: &Workload,
 ) -> std::result::Result<Report, ModelFailure> {
-    if let Some(rule) = plan.rules().iter().find(|r| matches!(r.get_action(), Action::Hang)) {
+    if let Some(rule) = plan
+        .rules()
+        .iter()
+        .find(|r| matches!(r.get_action(), Action::Hang))
+    {
         return Err(ModelFailure::new(format!(
             "the model cannot run `hang` rules (nothing would disarm {rule}); use `delay`"
         )));
@@ -286,7 +293,15 @@ pub fn check_with(
             let faults = driver.faults();
             let pool = Pool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
             let data = Data::Mock(server);
-            block_on(run(&pool, &faults, &journal, &data, Time::Manual(clock), plan, workload))
+            block_on(run(
+                &pool,
+                &faults,
+                &journal,
+                &data,
+                Time::Manual(clock),
+                plan,
+                workload,
+            ))
         }
         #[cfg(feature = "sqlite")]
         Target::ThreadsSqlite => {
@@ -297,7 +312,15 @@ pub fn check_with(
             let faults = driver.faults();
             let pool = Pool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
             let data = Data::Sqlite(db);
-            block_on(run(&pool, &faults, &journal, &data, Time::Manual(clock), plan, workload))
+            block_on(run(
+                &pool,
+                &faults,
+                &journal,
+                &data,
+                Time::Manual(clock),
+                plan,
+                workload,
+            ))
         }
         #[cfg(feature = "tokio")]
         Target::TokioMock => paused_runtime()?.block_on(async {
@@ -336,7 +359,11 @@ pub fn check_with(
 /// The scenario cannot be read, or a target fails.
 pub fn replay(name: &str) -> std::result::Result<Vec<Report>, ModelFailure> {
     let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    replay_file(dir.join("fixtures").join("scenarios").join(format!("{name}.toml")))
+    replay_file(
+        dir.join("fixtures")
+            .join("scenarios")
+            .join(format!("{name}.toml")),
+    )
 }
 
 /// Replays a scenario file on every target.
@@ -369,7 +396,11 @@ fn paused_runtime() -> std::result::Result<tokio::runtime::Runtime, ModelFailure
 fn sqlite_db() -> Result<crate::SqliteDriver> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let name = format!("dbfault-model-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "dbfault-model-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
     let db = crate::SqliteDriver::memory(&name)?;
     let mut conn = db.connect()?;
     crate::run_script(&mut conn, include_str!("../../fixtures/schema.sql"))?;
@@ -479,7 +510,9 @@ async fn run<P: AnyPool>(
         plan: None,
         timeline: journal.timeline(),
     };
-    let armed = faults.load(plan).map_err(|e| fail(format!("loading the plan: {e}"), None))?;
+    let armed = faults
+        .load(plan)
+        .map_err(|e| fail(format!("loading the plan: {e}"), None))?;
     for (n, step) in workload.steps().iter().enumerate() {
         run.step(step, &time)
             .await
@@ -509,7 +542,10 @@ async fn run<P: AnyPool>(
     for (tags, told) in &run.told {
         let mut present = 0;
         for tag in tags {
-            if data.holds(tag).map_err(|e| fail(format!("reading the data: {e}"), None))? {
+            if data
+                .holds(tag)
+                .map_err(|e| fail(format!("reading the data: {e}"), None))?
+            {
                 present += 1;
             }
         }
@@ -520,7 +556,9 @@ async fn run<P: AnyPool>(
         };
         if !ok {
             return Err(fail(
-                format!("data: writes {tags:?} were reported {told:?} but {present} of them are in the database"),
+                format!(
+                    "data: writes {tags:?} were reported {told:?} but {present} of them are in the database"
+                ),
                 None,
             ));
         }
@@ -678,7 +716,9 @@ impl<P: AnyPool> Run<'_, P> {
                 break;
             }
             if attempts >= bound {
-                return Err(format!("the pool did not serve again within {bound} checkouts after the faults stopped"));
+                return Err(format!(
+                    "the pool did not serve again within {bound} checkouts after the faults stopped"
+                ));
             }
         }
         let mut held = Vec::new();

@@ -4,15 +4,15 @@
 //! use dbfault::testing::{Target, check, strategies};
 //! use proptest::prelude::*;
 //!
+//! // In a test file, put `#[test]` on the function inside `proptest!`.
 //! proptest! {
 //!     #![proptest_config(ProptestConfig::with_cases(4))]
-//!     #[test]
 //!     fn the_pool_survives_any_plan(plan in strategies::model_plan()) {
 //!         let outcome = check(Target::ThreadsMock, &plan, 32);
 //!         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
 //!     }
 //! }
-//! # the_pool_survives_any_plan();
+//! the_pool_survives_any_plan();
 //! ```
 
 use std::time::Duration;

@@ -1,0 +1,765 @@
+//! The fault layer's rules, against both drivers it can wrap
+//! (`FaultyDriver<SqliteDriver>` over a fresh in-memory database and
+//! `FaultyDriver<MockDriver>` over a fresh `MockServer`), each behaviour one
+//! generic body run through `check!` for every driver:
+//!
+//! - every action (error, disconnect, disconnect_after_apply, delay, hang)
+//!   on every operation (connect, execute, query, begin, commit, rollback,
+//!   ping, close), asserting what the caller sees and what the database
+//!   behind the fault layer saw;
+//! - the filters: nth, every, times, conn, matching (including the implied
+//!   SQL of begin, commit, rollback, ping, connect and close), after (on a
+//!   manual clock), probability with a seed; the first rule that fires wins
+//!   and later rules do not count the call;
+//! - the guards: dropping disarms, hits, `keep` until `disarm_all`,
+//!   `wait_for_hits` timing out.
+
+#[macro_use]
+#[path = "fault_common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Env, Kind, REACH, Worker, appended, insert, mock_op, run_op};
+use dbfault::{
+    Action, ConnId, Connection, Driver, ErrorClass, ErrorKind, FaultyConnection, MockOp, Op, Rule, Value,
+};
+use rstest::rstest;
+
+/// How long a `delay` rule waits (on the manual clock: no real waiting).
+const DELAY: Duration = Duration::from_millis(250);
+
+/// The error action of the matrix: a class, code and message the drivers
+/// would never produce themselves.
+fn error_action() -> Action {
+    Action::Error {
+        class: ErrorClass::Transient,
+        code: "DBFAULT_TEST_BUSY".to_owned(),
+        message: "injected by the test: busy".to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Every action on every operation.
+
+/// Whether the action test opens a transaction holding a pending write of
+/// 1 before running `op`: for every operation that makes sense inside one,
+/// so that a killed connection's rollback (and, on SQLite, its released
+/// write lock) is visible.
+fn opens_transaction(op: Op) -> bool {
+    matches!(op, Op::Query | Op::Commit | Op::Rollback | Op::Ping | Op::Close)
+}
+
+/// Whether a transaction is open once `op` succeeded from its start state.
+fn in_transaction_after(op: Op) -> bool {
+    matches!(op, Op::Begin | Op::Query | Op::Ping)
+}
+
+/// What `t` holds once `op` succeeded and a transaction it left open was
+/// committed.
+fn committed_after_success(op: Op) -> Vec<i64> {
+    match op {
+        Op::Execute => vec![2],
+        Op::Query | Op::Commit | Op::Ping => vec![1],
+        _ => vec![],
+    }
+}
+
+/// What `t` holds once `op` reached the server and then the connection
+/// died, its open transaction rolled back.
+fn committed_after_apply(op: Op) -> Vec<i64> {
+    match op {
+        Op::Execute => vec![2],
+        Op::Commit => vec![1],
+        _ => vec![],
+    }
+}
+
+#[rstest]
+fn action_on_op(
+    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(
+        Op::Connect,
+        Op::Execute,
+        Op::Query,
+        Op::Begin,
+        Op::Commit,
+        Op::Rollback,
+        Op::Ping,
+        Op::Close
+    )]
+    op: Op,
+    #[values(
+        error_action(),
+        Action::Disconnect,
+        Action::DisconnectAfterApply,
+        Action::Delay(DELAY),
+        Action::Hang
+    )]
+    action: Action,
+) {
+    if op == Op::Connect {
+        check!(kind, |env| action_on_connect(env, action));
+    } else {
+        check!(kind, |env| action_on_connection(env, op, action));
+    }
+}
+
+/// Asserts that `err` is the injected error of `action` (an `Action::Error`).
+fn assert_injected_error(err: &dbfault::Error, action: &Action) {
+    let Action::Error { class, code, message } = action else {
+        panic!("not an error action: {action}");
+    };
+    assert!(err.is_injected(), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Driver, "{err}");
+    assert_eq!(err.class(), *class, "{err}");
+    assert_eq!(err.code(), Some(code.as_str()), "{err}");
+    assert_eq!(err.message(), message, "{err}");
+}
+
+/// One action on one operation of a connection.
+fn action_on_connection<D: Driver>(env: Env<D>, op: Op, action: Action) {
+    let mut conn = env.connect();
+    let id = conn.id();
+    if opens_transaction(op) {
+        conn.begin().expect("begin");
+        insert(&mut conn, 1).expect("pending write");
+    }
+    let in_transaction_before = conn.in_transaction();
+    let ops_before = env.backend.inner_ops(id);
+    let t0 = env.clock.now();
+    let guard = env.faults.arm(Rule::on(op).action(action.clone())).expect("arm");
+
+    match &action {
+        Action::Error { .. } => {
+            let err = run_op(&mut conn, op).expect_err("the rule fails the operation");
+            assert_injected_error(&err, &action);
+            assert_eq!(guard.hits(), 1);
+            if op == Op::Close {
+                // `close` closes the inner connection whatever a rule does
+                // to its result.
+                assert_eq!(env.backend.inner_ops(id), appended(&ops_before, &[MockOp::Close]));
+                env.assert_gone(&mut conn, false);
+                assert_eq!(env.committed(), Vec::<i64>::new());
+                return;
+            }
+            // The server never saw the operation, and the connection lives.
+            assert_eq!(env.backend.inner_ops(id), ops_before);
+            assert!(!conn.is_dead());
+            assert_eq!(conn.in_transaction(), in_transaction_before);
+            assert!(env.faults.live_connections().contains(&id));
+            drop(guard);
+            run_op(&mut conn, op).expect("the operation succeeds once its rule is disarmed");
+            assert_succeeded(&env, conn, op, &ops_before);
+        }
+        Action::Disconnect => {
+            let err = run_op(&mut conn, op).expect_err("the rule fails the operation");
+            env.assert_disconnect(&err, true);
+            assert_eq!(guard.hits(), 1);
+            assert!(conn.is_dead());
+            // The server never saw the operation; the fault layer closed the
+            // connection, rolling back its transaction.
+            assert_eq!(env.backend.inner_ops(id), appended(&ops_before, &[MockOp::Close]));
+            env.assert_gone(&mut conn, op != Op::Close);
+            assert_eq!(guard.hits(), 1, "a dead connection consults no rule");
+            assert_eq!(env.committed(), Vec::<i64>::new());
+        }
+        Action::DisconnectAfterApply => {
+            let err = run_op(&mut conn, op).expect_err("the caller sees a disconnect");
+            env.assert_disconnect(&err, true);
+            assert_eq!(guard.hits(), 1);
+            assert!(conn.is_dead());
+            // The server ran the operation, then lost the connection.
+            let reached: &[MockOp] = if op == Op::Close {
+                &[MockOp::Close]
+            } else {
+                &[mock_op(op), MockOp::Close]
+            };
+            assert_eq!(env.backend.inner_ops(id), appended(&ops_before, reached));
+            env.assert_gone(&mut conn, op != Op::Close);
+            assert_eq!(
+                env.committed(),
+                committed_after_apply(op),
+                "{op} was applied, then its connection died"
+            );
+        }
+        Action::Delay(d) => {
+            run_op(&mut conn, op).expect("a delayed operation succeeds");
+            assert_eq!(env.clock.now() - t0, *d, "the manual clock advanced by the delay");
+            assert_eq!(guard.hits(), 1);
+            assert_succeeded(&env, conn, op, &ops_before);
+        }
+        Action::Hang => {
+            let worker = Worker::spawn(move || {
+                let result = run_op(&mut conn, op);
+                (conn, result)
+            });
+            assert!(guard.wait_for_hits(1, REACH), "{op} never reached its rule");
+            assert!(
+                !worker.is_finished(),
+                "{op} returned while its hang rule is armed"
+            );
+            assert_eq!(
+                env.backend.inner_ops(id),
+                ops_before,
+                "a hung operation has not reached the server"
+            );
+            drop(guard);
+            let (conn, result) = worker.join("the hung operation, its rule disarmed,");
+            result.expect("a hung operation proceeds once its rule is disarmed");
+            assert_eq!(env.clock.now(), t0, "hang does not touch the clock");
+            assert_succeeded(&env, conn, op, &ops_before);
+        }
+        other => panic!("no test for action {other}"),
+    }
+}
+
+/// After `op` succeeded: the server saw it once, the transaction state is
+/// what `op` leaves, the connection still works (or, for close, is gone)
+/// and `t` holds what `op` committed.
+fn assert_succeeded<D: Driver>(
+    env: &Env<D>,
+    mut conn: FaultyConnection<D::Connection>,
+    op: Op,
+    ops_before: &Option<Vec<MockOp>>,
+) {
+    let id = conn.id();
+    assert_eq!(env.backend.inner_ops(id), appended(ops_before, &[mock_op(op)]));
+    assert_eq!(conn.in_transaction(), in_transaction_after(op), "after {op}");
+    if op == Op::Close {
+        env.assert_gone(&mut conn, false);
+    } else {
+        assert!(!conn.is_dead());
+        if conn.in_transaction() {
+            conn.commit().expect("commit what the operation left open");
+        }
+        conn.ping().expect("the connection still works");
+    }
+    assert_eq!(env.committed(), committed_after_success(op));
+}
+
+/// The mock server's whole log as (connection, operation); `None` on SQLite.
+fn server_log<D: Driver>(env: &Env<D>) -> Option<Vec<(ConnId, MockOp)>> {
+    env.backend
+        .server()
+        .map(|server| server.log().iter().map(|e| (e.conn, e.op)).collect())
+}
+
+/// One action on connect.
+fn action_on_connect<D: Driver>(env: Env<D>, action: Action) {
+    let t0 = env.clock.now();
+    let guard = env
+        .faults
+        .arm(Rule::on(Op::Connect).action(action.clone()))
+        .expect("arm");
+    let nothing = env.backend.server().map(|_| Vec::new());
+
+    match &action {
+        Action::Error { .. } => {
+            let err = env.driver.connect().expect_err("the rule refuses the connect");
+            assert_injected_error(&err, &action);
+            assert_eq!(guard.hits(), 1);
+            assert_eq!(server_log(&env), nothing, "the server saw no connect");
+            assert!(env.faults.live_connections().is_empty());
+            drop(guard);
+            env.connect()
+                .ping()
+                .expect("connects work once the rule is disarmed");
+        }
+        Action::Disconnect => {
+            for attempt in 1..=2 {
+                let err = env.driver.connect().expect_err("the rule refuses the connect");
+                env.assert_disconnect(&err, true);
+                assert_eq!(guard.hits(), attempt);
+            }
+            assert_eq!(server_log(&env), nothing, "the server saw no connect");
+            assert!(env.faults.live_connections().is_empty());
+            drop(guard);
+            env.connect()
+                .ping()
+                .expect("connects work once the rule is disarmed");
+        }
+        Action::DisconnectAfterApply => {
+            let err = env.driver.connect().expect_err("the caller sees a disconnect");
+            env.assert_disconnect(&err, true);
+            assert_eq!(guard.hits(), 1);
+            // The server accepted the connection, then lost it.
+            assert_eq!(
+                server_log(&env),
+                nothing.map(|_| vec![(ConnId(1), MockOp::Connect), (ConnId(1), MockOp::Close)])
+            );
+            assert_eq!(env.backend.open_connections().unwrap_or(0), 0);
+            assert!(env.faults.live_connections().is_empty());
+            drop(guard);
+            env.connect()
+                .ping()
+                .expect("connects work once the rule is disarmed");
+        }
+        Action::Delay(d) => {
+            let mut conn = env.connect();
+            assert_eq!(env.clock.now() - t0, *d, "the manual clock advanced by the delay");
+            assert_eq!(guard.hits(), 1);
+            assert_eq!(
+                server_log(&env),
+                nothing.map(|_| vec![(conn.id(), MockOp::Connect)])
+            );
+            assert_eq!(env.faults.live_connections(), [conn.id()]);
+            conn.ping().expect("the connection works");
+        }
+        Action::Hang => {
+            let driver = Arc::clone(&env.driver);
+            let worker = Worker::spawn(move || driver.connect());
+            assert!(guard.wait_for_hits(1, REACH), "connect never reached its rule");
+            assert!(
+                !worker.is_finished(),
+                "connect returned while its hang rule is armed"
+            );
+            assert_eq!(
+                server_log(&env),
+                nothing,
+                "a hung connect has not reached the server"
+            );
+            drop(guard);
+            let result = worker.join("the hung connect, its rule disarmed,");
+            let mut conn = result.expect("a hung connect proceeds once its rule is disarmed");
+            assert_eq!(env.clock.now(), t0, "hang does not touch the clock");
+            assert_eq!(env.faults.live_connections(), [conn.id()]);
+            conn.ping().expect("the connection works");
+        }
+        other => panic!("no test for action {other}"),
+    }
+}
+
+/// `Rule::error` and `Rule::error_with` give the injected error the class
+/// asked for, with the default or the given code and message.
+#[rstest]
+fn error_rules_carry_their_class_code_and_message(
+    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(
+        ErrorClass::Transient,
+        ErrorClass::Constraint,
+        ErrorClass::Statement,
+        ErrorClass::Other
+    )]
+    class: ErrorClass,
+) {
+    check!(kind, |env| error_rules_body(env, class));
+}
+
+fn error_rules_body<D: Driver>(env: Env<D>, class: ErrorClass) {
+    let mut conn = env.connect();
+    {
+        let _guard = env.faults.arm(Rule::on(Op::Execute).error(class)).expect("arm");
+        let err = insert(&mut conn, 5).expect_err("injected");
+        assert!(err.is_injected());
+        assert_eq!(err.class(), class);
+        assert_eq!(err.code(), Some("DBFAULT_INJECTED"));
+        assert_eq!(err.message(), format!("injected {class} error"));
+    }
+    {
+        let _guard = env
+            .faults
+            .arm(Rule::on(Op::Connect).error_with(class, "E42", "no such luck"))
+            .expect("arm");
+        let err = env.driver.connect().expect_err("injected");
+        assert!(err.is_injected());
+        assert_eq!(
+            (err.class(), err.code(), err.message()),
+            (class, Some("E42"), "no such luck")
+        );
+    }
+    insert(&mut conn, 6).expect("the connection lives");
+    assert_eq!(env.committed(), [6]);
+}
+
+// ---------------------------------------------------------------------------
+// Filters.
+
+/// Which of `n` pings fail.
+fn ping_failures<C: Connection>(conn: &mut C, n: usize) -> Vec<bool> {
+    (0..n).map(|_| conn.ping().is_err()).collect()
+}
+
+/// Which calls of a pattern fail, as the 1-based numbers of the calls.
+fn failing_calls(pattern: &[bool]) -> Vec<usize> {
+    pattern
+        .iter()
+        .enumerate()
+        .filter_map(|(i, failed)| failed.then_some(i + 1))
+        .collect()
+}
+
+#[rstest]
+fn nth_fires_on_the_nth_matching_call_only(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).nth(3).error(ErrorClass::Other))
+            .expect("arm");
+        assert_eq!(failing_calls(&ping_failures(&mut conn, 6)), [3]);
+        assert_eq!(guard.hits(), 1);
+        assert!(guard.is_armed(), "an nth rule stays armed after it fired");
+    });
+}
+
+#[rstest]
+fn every_fires_on_every_kth_matching_call(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).every(3).error(ErrorClass::Other))
+            .expect("arm");
+        assert_eq!(failing_calls(&ping_failures(&mut conn, 10)), [3, 6, 9]);
+        assert_eq!(guard.hits(), 3);
+    });
+}
+
+#[rstest]
+fn times_limits_the_fires_then_the_rule_is_armed_but_inert(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).times(2).error(ErrorClass::Other))
+            .expect("arm");
+        assert_eq!(failing_calls(&ping_failures(&mut conn, 5)), [1, 2]);
+        assert_eq!(guard.hits(), 2);
+        assert!(guard.is_armed());
+        drop(guard);
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).every(2).times(2).error(ErrorClass::Other))
+            .expect("arm");
+        assert_eq!(failing_calls(&ping_failures(&mut conn, 8)), [2, 4]);
+        assert_eq!(guard.hits(), 2);
+    });
+}
+
+#[rstest]
+fn conn_filter_targets_one_connection(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut a = env.connect();
+        let mut b = env.connect();
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).conn(b.id()).disconnect())
+            .expect("arm");
+        a.ping().expect("another connection is not affected");
+        let err = b.ping().expect_err("the targeted connection fails");
+        env.assert_disconnect(&err, true);
+        a.ping().expect("another connection is not affected");
+        assert_eq!(guard.hits(), 1);
+        assert_eq!(env.faults.live_connections(), [a.id()]);
+    });
+}
+
+#[rstest]
+fn matching_filters_statements_and_counts_only_matching_calls(
+    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(
+                Rule::on(Op::Execute)
+                    .matching("^INSERT")
+                    .nth(2)
+                    .error(ErrorClass::Transient),
+            )
+            .expect("arm");
+        let update = "UPDATE t SET x = x WHERE x = ?";
+        let results = [
+            insert(&mut conn, 1).is_err(),
+            conn.execute(update, &[Value::Integer(1)]).is_err(),
+            conn.execute(update, &[Value::Integer(1)]).is_err(),
+            insert(&mut conn, 2).is_err(),
+            insert(&mut conn, 3).is_err(),
+        ];
+        assert_eq!(
+            results,
+            [false, false, false, true, false],
+            "the second INSERT fails"
+        );
+        assert_eq!(guard.hits(), 1);
+        drop(guard);
+        assert_eq!(env.committed(), [1, 3]);
+    });
+}
+
+/// Operations without SQL of their own match on their implied statement:
+/// `BEGIN`, `COMMIT`, `ROLLBACK`, the dialect's ping statement, and the
+/// empty string for connect and close.
+#[rstest]
+#[case::begin(Op::Begin, "^BEGIN$", true)]
+#[case::begin_not_commit(Op::Begin, "COMMIT", false)]
+#[case::commit(Op::Commit, "^COMMIT$", true)]
+#[case::commit_not_begin(Op::Commit, "BEGIN", false)]
+#[case::rollback(Op::Rollback, "^ROLLBACK$", true)]
+#[case::rollback_not_commit(Op::Rollback, "COMMIT", false)]
+#[case::ping(Op::Ping, "^SELECT 1$", true)]
+#[case::ping_not_begin(Op::Ping, "BEGIN", false)]
+#[case::close(Op::Close, "^$", true)]
+#[case::close_not_anything(Op::Close, ".", false)]
+#[case::connect(Op::Connect, "^$", true)]
+#[case::connect_not_anything(Op::Connect, ".", false)]
+fn matching_sees_the_implied_sql(
+    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[case] op: Op,
+    #[case] pattern: &str,
+    #[case] fires: bool,
+) {
+    check!(kind, |env| implied_sql_body(env, op, pattern, fires));
+}
+
+fn implied_sql_body<D: Driver>(env: Env<D>, op: Op, pattern: &str, fires: bool) {
+    let mut conn = env.connect();
+    if matches!(op, Op::Commit | Op::Rollback) {
+        conn.begin().expect("begin");
+    }
+    let guard = env
+        .faults
+        .arm(Rule::on(op).matching(pattern).error(ErrorClass::Other))
+        .expect("arm");
+    let result = match op {
+        Op::Connect => env.driver.connect().map(drop),
+        _ => run_op(&mut conn, op),
+    };
+    assert_eq!(result.is_err(), fires, "{op} ~ /{pattern}/: {result:?}");
+    assert_eq!(guard.hits(), u64::from(fires));
+}
+
+#[rstest]
+fn after_waits_on_the_fault_layers_clock(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(
+                Rule::on(Op::Ping)
+                    .after(Duration::from_secs(1))
+                    .nth(1)
+                    .error(ErrorClass::Other),
+            )
+            .expect("arm");
+        conn.ping().expect("not yet");
+        env.clock.advance(Duration::from_millis(999));
+        conn.ping().expect("not yet");
+        env.clock.advance(Duration::from_millis(1));
+        // Calls before the delay were not counted: this is the first.
+        conn.ping()
+            .expect_err("the delay has passed: the first counted call fires");
+        conn.ping().expect("nth(1) fired already");
+        assert_eq!(guard.hits(), 1);
+    });
+}
+
+#[rstest]
+fn probability_zero_never_fires_and_one_always_fires(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let never = env
+            .faults
+            .arm(Rule::on(Op::Ping).probability(0.0).error(ErrorClass::Other))
+            .expect("arm");
+        assert!(failing_calls(&ping_failures(&mut conn, 200)).is_empty());
+        assert_eq!(never.hits(), 0);
+        drop(never);
+        let always = env
+            .faults
+            .arm(Rule::on(Op::Ping).probability(1.0).error(ErrorClass::Other))
+            .expect("arm");
+        assert!(ping_failures(&mut conn, 200).into_iter().all(|failed| failed));
+        assert_eq!(always.hits(), 200);
+    });
+}
+
+/// Which of 64 pings a `probability(0.5)` rule fails after seeding with
+/// `seed`.
+fn seeded_pattern<D: Driver>(env: &Env<D>, seed: u64) -> Vec<bool> {
+    let mut conn = env.connect();
+    env.faults.seed(seed);
+    let _guard = env
+        .faults
+        .arm(Rule::on(Op::Ping).probability(0.5).error(ErrorClass::Other))
+        .expect("arm");
+    ping_failures(&mut conn, 64)
+}
+
+#[rstest]
+fn probability_is_seeded(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    let first = check!(kind, |env| seeded_pattern(&env, 7));
+    let again = check!(kind, |env| seeded_pattern(&env, 7));
+    let other = check!(kind, |env| seeded_pattern(&env, 8));
+    assert_eq!(first, again, "same seed, same calls: same fires");
+    assert_ne!(first, other, "another seed draws another sequence");
+    let fired = first.iter().filter(|&&f| f).count();
+    assert!((8..=56).contains(&fired), "p = 0.5 fired {fired} times in 64");
+    // The draws depend on the seed and the calls, not on the driver.
+    let other_kind = if kind == Kind::Sqlite {
+        Kind::Mock
+    } else {
+        Kind::Sqlite
+    };
+    assert_eq!(check!(other_kind, |env| seeded_pattern(&env, 7)), first);
+}
+
+/// Reseeding restarts the sequence.
+#[rstest]
+fn reseeding_restarts_the_draws(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let _guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).probability(0.5).error(ErrorClass::Other))
+            .expect("arm");
+        env.faults.seed(3);
+        let first = ping_failures(&mut conn, 32);
+        env.faults.seed(3);
+        assert_eq!(ping_failures(&mut conn, 32), first);
+    });
+}
+
+#[rstest]
+fn the_first_rule_that_fires_wins_and_later_rules_do_not_count_the_call(
+    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let first = env
+            .faults
+            .arm(
+                Rule::on(Op::Ping)
+                    .nth(2)
+                    .error_with(ErrorClass::Other, "FIRST", "first"),
+            )
+            .expect("arm");
+        let second = env
+            .faults
+            .arm(
+                Rule::on(Op::Ping)
+                    .nth(2)
+                    .error_with(ErrorClass::Other, "SECOND", "second"),
+            )
+            .expect("arm");
+        conn.ping().expect("call 1: neither rule fires");
+        let err = conn.ping().expect_err("call 2: the first rule fires");
+        assert_eq!(err.code(), Some("FIRST"));
+        // The second rule did not see call 2, so call 3 is its second.
+        let err = conn.ping().expect_err("call 3: the second rule's second call");
+        assert_eq!(err.code(), Some("SECOND"));
+        conn.ping().expect("call 4: neither");
+        assert_eq!((first.hits(), second.hits()), (1, 1));
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Guards.
+
+#[rstest]
+fn dropping_the_guard_disarms_the_rule(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).error(ErrorClass::Other))
+            .expect("arm");
+        assert!(guard.is_armed());
+        conn.ping().expect_err("armed");
+        drop(guard);
+        conn.ping().expect("disarmed");
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).error(ErrorClass::Other))
+            .expect("arm");
+        conn.ping().expect_err("armed");
+        guard.disarm();
+        conn.ping().expect("disarmed");
+    });
+}
+
+#[rstest]
+fn hits_count_the_fires(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).every(2).error(ErrorClass::Other))
+            .expect("arm");
+        assert_eq!(guard.hits(), 0);
+        ping_failures(&mut conn, 7);
+        assert_eq!(guard.hits(), 3);
+        assert!(guard.wait_for_hits(3, Duration::ZERO), "already reached");
+    });
+}
+
+#[rstest]
+fn keep_leaves_the_rule_armed_until_disarm_all(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let other = env
+            .faults
+            .arm(Rule::on(Op::Begin).error(ErrorClass::Other))
+            .expect("arm");
+        env.faults
+            .arm(Rule::on(Op::Ping).error(ErrorClass::Other))
+            .expect("arm")
+            .keep();
+        conn.ping()
+            .expect_err("a kept rule stays armed without its guard");
+        conn.ping()
+            .expect_err("a kept rule stays armed without its guard");
+        env.faults.disarm_all();
+        conn.ping().expect("disarm_all disarms kept rules");
+        assert!(!other.is_armed(), "disarm_all disarms guarded rules too");
+        conn.begin().expect("disarmed");
+        drop(other);
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).error(ErrorClass::Other))
+            .expect("arm");
+        conn.ping().expect_err("arming works after disarm_all");
+        assert_eq!(guard.hits(), 1);
+    });
+}
+
+#[rstest]
+fn wait_for_hits_returns_false_on_timeout(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env
+            .faults
+            .arm(Rule::on(Op::Ping).error(ErrorClass::Other))
+            .expect("arm");
+        assert!(!guard.wait_for_hits(1, Duration::from_millis(50)));
+        conn.ping().expect_err("fires");
+        assert!(guard.wait_for_hits(1, Duration::from_millis(50)));
+        assert!(!guard.wait_for_hits(2, Duration::from_millis(50)));
+    });
+}
+
+/// A kept hang rule holds its callers until `disarm_all`.
+#[rstest]
+fn disarm_all_releases_a_kept_hang(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+    check!(kind, |env| {
+        let mut conn = env.connect();
+        let guard = env.faults.arm(Rule::on(Op::Ping).hang()).expect("arm");
+        let worker = Worker::spawn(move || {
+            let result = conn.ping();
+            (conn, result)
+        });
+        assert!(guard.wait_for_hits(1, REACH), "ping never reached its rule");
+        guard.keep();
+        assert!(
+            !worker.is_finished(),
+            "ping returned while its kept hang rule is armed"
+        );
+        env.faults.disarm_all();
+        let (mut conn, result) = worker.join("the hung ping, after disarm_all,");
+        result.expect("the ping proceeds once disarmed");
+        conn.ping().expect("no rule left");
+    });
+}
