@@ -5,6 +5,7 @@
 //! Each [`Event`] has a sequence number, a time offset from the journal's
 //! start, the connection it concerns and what happened. [`Journal::timeline`]
 //! renders the log with one lane per connection, for failure messages;
+//! [`Journal::expect`] asserts on it (see [`crate::testing::Expect`]);
 //! [`Journal::to_text`] saves it in a readable text form that
 //! [`Journal::from_text`] reads back (the format is on [`Journal`]).
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, lock};
+use crate::testing::Expect;
 use crate::{ConnId, Error, Result};
 
 /// What happened, one variant per event of DESIGN.md.
@@ -286,6 +288,26 @@ impl Journal {
     /// Renders the journal as a timeline, one lane per connection.
     pub fn timeline(&self) -> String {
         render_timeline(&self.events())
+    }
+
+    /// Assertions on the events so far (a snapshot): see
+    /// [`testing::Expect`](crate::testing::Expect).
+    ///
+    /// ```
+    /// use dbfault::testing::ev;
+    /// use dbfault::{Clock, ConnId, EventKind, Journal};
+    ///
+    /// let journal = Journal::with_clock(Clock::manual());
+    /// journal.record(Some(ConnId(1)), EventKind::Invalidate, "execute: connection closed");
+    /// journal.record(Some(ConnId(1)), EventKind::Close, "");
+    /// journal.record(Some(ConnId(1)), EventKind::Checkin, "");
+    /// journal
+    ///     .expect()
+    ///     .in_order([ev(EventKind::Invalidate).conn(ConnId(1)), ev(EventKind::Checkin)])
+    ///     .none(EventKind::Fault);
+    /// ```
+    pub fn expect(&self) -> Expect {
+        Expect::new(self.events())
     }
 
     /// The journal in its saved form (see [saving and
