@@ -4,15 +4,20 @@
 //! The pool and the fault layer know nothing of each other; they meet here.
 //! Each [`Event`] has a sequence number, a time offset from the journal's
 //! start, the connection it concerns and what happened. [`Journal::timeline`]
-//! renders the log with one lane per connection, for failure messages.
+//! renders the log with one lane per connection, for failure messages;
+//! [`Journal::expect`] asserts on it (see [`crate::testing::Expect`]);
+//! [`Journal::to_text`] saves it in a readable text form that
+//! [`Journal::from_text`] reads back (the format is on [`Journal`]).
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::ConnId;
 use crate::clock::{Clock, lock};
+use crate::testing::Expect;
+use crate::{ConnId, Error, Result};
 
 /// What happened, one variant per event of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -147,6 +152,36 @@ impl fmt::Display for Event {
 }
 
 /// A shared, ordered event log. Cloning shares it.
+///
+/// # Saving and loading
+///
+/// [`Journal::to_text`] writes a journal as text that a person can read and
+/// [`Journal::from_text`] reads back into the same events, so a timeline
+/// renders identically from a saved journal. One event per line, five
+/// columns separated by spaces (aligned when written, any run of blanks when
+/// read):
+///
+/// ```text
+/// # dbfault journal v1
+/// # seq at_us conn kind "detail"
+/// 1    0.000 c1 first_connect
+/// 2    0.000 c1 connect
+/// 3    0.000 c1 checkout
+/// 4 1500.000 c1 fault         "commit: disconnect (rule 1)"
+/// 5 1500.000 -  dispose
+/// ```
+///
+/// - `seq`: the event's sequence number, increasing from line to line;
+/// - `at_us`: microseconds since the journal started, with up to three
+///   decimals (nanoseconds), written with exactly three;
+/// - `conn`: `c7` for connection 7, `-` for the pool itself;
+/// - `kind`: the [`EventKind`]'s name (`first_connect`, `fault`, ...);
+/// - `detail`: absent when empty, otherwise double-quoted, with `\\`,
+///   `\"`, `\n`, `\r`, `\t` and `\u{..}` (any other control character)
+///   escaped, so a detail never spans lines.
+///
+/// Blank lines and lines starting with `#` are comments, except that a
+/// `# dbfault journal vN` line must name version 1.
 #[derive(Debug, Clone)]
 pub struct Journal {
     inner: Arc<Inner>,
@@ -190,10 +225,13 @@ impl Journal {
     }
 
     /// Appends an event and returns its sequence number.
+    ///
+    /// The time offset is read under the journal's lock, so offsets never
+    /// go backwards in sequence order.
     pub fn record(&self, conn: Option<ConnId>, kind: EventKind, detail: impl Into<String>) -> u64 {
-        let at = self.inner.clock.now().saturating_duration_since(self.inner.start);
         let detail = detail.into();
         let mut events = lock(&self.inner.events);
+        let at = self.inner.clock.now().saturating_duration_since(self.inner.start);
         let seq = events.len() as u64 + 1;
         events.push(Event {
             seq,
@@ -239,61 +277,442 @@ impl Journal {
         lock(&self.inner.events).iter().filter(|e| e.kind == kind).count()
     }
 
+    /// How many events of `kind` concern `conn`.
+    pub fn count_for(&self, kind: EventKind, conn: ConnId) -> usize {
+        lock(&self.inner.events)
+            .iter()
+            .filter(|e| e.kind == kind && e.conn == Some(conn))
+            .count()
+    }
+
     /// Renders the journal as a timeline, one lane per connection.
     pub fn timeline(&self) -> String {
         render_timeline(&self.events())
     }
+
+    /// Assertions on the events so far (a snapshot): see
+    /// [`testing::Expect`](crate::testing::Expect).
+    ///
+    /// ```
+    /// use dbfault::testing::ev;
+    /// use dbfault::{Clock, ConnId, EventKind, Journal};
+    ///
+    /// let journal = Journal::with_clock(Clock::manual());
+    /// journal.record(Some(ConnId(1)), EventKind::Invalidate, "execute: connection closed");
+    /// journal.record(Some(ConnId(1)), EventKind::Close, "");
+    /// journal.record(Some(ConnId(1)), EventKind::Checkin, "");
+    /// journal
+    ///     .expect()
+    ///     .in_order([ev(EventKind::Invalidate).conn(ConnId(1)), ev(EventKind::Checkin)])
+    ///     .none(EventKind::Fault);
+    /// ```
+    pub fn expect(&self) -> Expect {
+        Expect::new(self.events())
+    }
+
+    /// The journal in its saved form (see [saving and
+    /// loading](Journal#saving-and-loading)): [`from_text`](Journal::from_text)
+    /// reads it back into equal events.
+    pub fn to_text(&self) -> String {
+        events_to_text(&self.events())
+    }
+
+    /// Writes [`to_text`](Journal::to_text) to `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) naming the file
+    /// when it cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_text()).map_err(|e| {
+            Error::scenario(None, "file", format!("cannot write {}: {e}", path.display())).with_source(e)
+        })
+    }
+
+    /// Reads a saved journal's events (see [saving and
+    /// loading](Journal#saving-and-loading) for the format).
+    /// [`render_timeline`] renders them exactly as it rendered the journal
+    /// they were saved from.
+    ///
+    /// ```
+    /// use dbfault::{Clock, ConnId, EventKind, Journal, render_timeline};
+    ///
+    /// let journal = Journal::with_clock(Clock::manual());
+    /// journal.record(Some(ConnId(3)), EventKind::Fault, "commit: disconnect\n(rule 1)");
+    /// let events = Journal::from_text(&journal.to_text()).unwrap();
+    /// assert_eq!(events, journal.events());
+    /// assert_eq!(render_timeline(&events), journal.timeline());
+    ///
+    /// let err = Journal::from_text("1 0.000 c3 explode").unwrap_err();
+    /// assert_eq!(err.kind(), dbfault::ErrorKind::Scenario);
+    /// assert!(err.to_string().contains("line 1, field `kind`"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) naming the line
+    /// and the field: too few fields or text after the detail (`fields`), a
+    /// sequence number that is not a positive integer greater than the one
+    /// before (`seq`), a malformed time (`at_us`), a connection that is
+    /// neither `cN` nor `-` (`conn`), an unknown kind (`kind`), an
+    /// unquoted, unterminated or badly escaped detail (`detail`), a version
+    /// other than 1 (`version`).
+    pub fn from_text(text: &str) -> Result<Vec<Event>> {
+        let mut events: Vec<Event> = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let line_no = index + 1;
+            let line = line.trim();
+            if let Some(version) = line.strip_prefix(HEADER_PREFIX) {
+                if version.trim() != "1" {
+                    return Err(Error::scenario(
+                        Some(line_no),
+                        "version",
+                        format!(
+                            "unsupported journal version `{}`; this reader knows 1",
+                            version.trim()
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let event =
+                parse_event(line).map_err(|(field, why)| Error::scenario(Some(line_no), field, why))?;
+            if let Some(prev) = events.last() {
+                if event.seq <= prev.seq {
+                    return Err(Error::scenario(
+                        Some(line_no),
+                        "seq",
+                        format!(
+                            "{} does not follow {}: sequence numbers must increase",
+                            event.seq, prev.seq
+                        ),
+                    ));
+                }
+            }
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    /// Reads a saved journal's events from `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_text`](Journal::from_text), the message prefixed with the
+    /// file's name; or the file cannot be read.
+    pub fn load(path: impl AsRef<Path>) -> Result<Vec<Event>> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::scenario(None, "file", format!("cannot read {}: {e}", path.display())).with_source(e)
+        })?;
+        Journal::from_text(&text).map_err(|e| e.context(path.display()))
+    }
 }
 
-/// Renders `events` as a timeline: a row per event, a lane (column) per
-/// connection plus one for the pool, faults marked with `!!`.
-pub fn render_timeline(events: &[Event]) -> String {
-    let mut lanes: BTreeMap<Option<ConnId>, usize> = BTreeMap::new();
-    lanes.insert(None, 0);
-    for e in events {
-        let next = lanes.len();
-        lanes.entry(e.conn).or_insert(next);
+/// Writes `events` in the journal's saved form (see [saving and
+/// loading](Journal#saving-and-loading)); [`Journal::from_text`] reads them
+/// back equal. Handy for saving a slice of a journal, or events read from
+/// one.
+pub fn events_to_text(events: &[Event]) -> String {
+    let at: Vec<String> = events.iter().map(|e| format_at_us(e.at)).collect();
+    let conn: Vec<String> = events
+        .iter()
+        .map(|e| e.conn.map_or_else(|| "-".to_owned(), |c| c.to_string()))
+        .collect();
+    let seq_w = events.iter().map(|e| e.seq.to_string().len()).max().unwrap_or(0);
+    let at_w = at.iter().map(String::len).max().unwrap_or(0);
+    let conn_w = conn.iter().map(String::len).max().unwrap_or(0);
+    let kind_w = events.iter().map(|e| e.kind.name().len()).max().unwrap_or(0);
+    let mut out = format!("{HEADER_PREFIX}1\n# seq at_us conn kind \"detail\"\n");
+    for ((e, at), conn) in events.iter().zip(&at).zip(&conn) {
+        let _ = write!(
+            out,
+            "{:<seq_w$} {at:>at_w$} {conn:<conn_w$} {:<kind_w$}",
+            e.seq,
+            e.kind.name()
+        );
+        if !e.detail.is_empty() {
+            out.push_str(" \"");
+            escape_into(&mut out, &e.detail, true);
+            out.push('"');
+        }
+        finish_row(&mut out);
     }
-    // Lanes in order of first appearance, pool first.
-    let mut order: Vec<(Option<ConnId>, usize)> = lanes.into_iter().collect();
-    order.sort_by_key(|&(_, i)| i);
-    let label = |e: &Event| {
-        let mark = if e.kind == EventKind::Fault { "!! " } else { "" };
-        if e.detail.is_empty() {
-            format!("{mark}{}", e.kind)
+    out
+}
+
+const HEADER_PREFIX: &str = "# dbfault journal v";
+
+/// Parses one non-comment line; the error names the field.
+fn parse_event(line: &str) -> std::result::Result<Event, (&'static str, String)> {
+    let mut rest = line;
+    let mut fields = [""; 4];
+    for (i, field) in fields.iter_mut().enumerate() {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Err((
+                "fields",
+                format!("expected `seq at_us conn kind [\"detail\"]`, found {i} field(s)"),
+            ));
+        }
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        *field = &rest[..end];
+        rest = &rest[end..];
+    }
+    let [seq, at, conn, kind] = fields;
+    let seq = match seq.parse::<u64>() {
+        Ok(n) if n > 0 && seq.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => return Err(("seq", format!("`{seq}` is not a positive integer"))),
+    };
+    let at = parse_at_us(at).map_err(|why| ("at_us", why))?;
+    let conn = match conn {
+        "-" => None,
+        c => match c
+            .strip_prefix('c')
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            Some(n) => Some(ConnId(n.parse().map_err(|_| {
+                (
+                    "conn",
+                    format!("`{c}`: expected `cN` (a connection) or `-` (the pool)"),
+                )
+            })?)),
+            None => {
+                return Err((
+                    "conn",
+                    format!("`{c}`: expected `cN` (a connection) or `-` (the pool)"),
+                ));
+            }
+        },
+    };
+    let kind = EventKind::from_name(kind).ok_or_else(|| {
+        let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+        (
+            "kind",
+            format!("unknown kind `{kind}`; known kinds: {}", known.join(", ")),
+        )
+    })?;
+    let rest = rest.trim();
+    let detail = if rest.is_empty() {
+        String::new()
+    } else if let Some(quoted) = rest.strip_prefix('"') {
+        let (detail, after) = unescape(quoted).map_err(|why| ("detail", why))?;
+        if !after.trim().is_empty() {
+            return Err((
+                "fields",
+                format!(
+                    "unexpected `{}` after the detail: a line has at most 5 fields",
+                    after.trim()
+                ),
+            ));
+        }
+        detail
+    } else {
+        return Err((
+            "detail",
+            format!("must be a double-quoted string, found `{rest}` (a line has at most 5 fields)"),
+        ));
+    };
+    Ok(Event {
+        seq,
+        at,
+        conn,
+        kind,
+        detail,
+    })
+}
+
+/// `at` as microseconds with exactly three decimals: `1500.000`.
+fn format_at_us(at: Duration) -> String {
+    let nanos = at.as_nanos();
+    format!("{}.{:03}", nanos / 1000, nanos % 1000)
+}
+
+fn parse_at_us(text: &str) -> std::result::Result<Duration, String> {
+    let bad = || {
+        format!("`{text}`: expected microseconds, digits with up to three decimals (`1500` or `1500.250`)")
+    };
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 || text.ends_with('.') {
+        return Err(bad());
+    }
+    let micros: u128 = whole.parse().map_err(|_| bad())?;
+    let frac_nanos: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<u128>().map_err(|_| bad())? * 10u128.pow(3 - frac.len() as u32)
+    };
+    let nanos = micros
+        .checked_mul(1000)
+        .and_then(|n| n.checked_add(frac_nanos))
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| format!("`{text}` is too large"))?;
+    Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
+}
+
+/// Escapes `text` into `out`: backslash, newline, carriage return, tab and
+/// other control characters always; the double quote when `quote`.
+fn escape_into(out: &mut String, text: &str, quote: bool) {
+    for c in text.chars() {
+        match c {
+            '\\' if quote => out.push_str("\\\\"),
+            '"' if quote => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Reads a quoted detail whose opening quote is already consumed; returns
+/// it and what follows the closing quote.
+fn unescape(text: &str) -> std::result::Result<(String, &str), String> {
+    let mut out = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, &text[i + 1..])),
+            '\\' => match chars.next().map(|(_, c)| c) {
+                Some('\\') => out.push('\\'),
+                Some('"') => out.push('"'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some('u') => {
+                    let rest = &text[i + 2..];
+                    let hex = rest
+                        .strip_prefix('{')
+                        .and_then(|r| r.split_once('}'))
+                        .map(|(hex, _)| hex)
+                        .ok_or_else(|| "`\\u` must be followed by `{hex}`".to_owned())?;
+                    let c = Some(hex)
+                        .filter(|h| (1..=6).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| format!("`\\u{{{hex}}}` is not a character"))?;
+                    out.push(c);
+                    // Skip `{hex}`.
+                    for _ in 0..hex.len() + 2 {
+                        chars.next();
+                    }
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "unknown escape `\\{other}`; known: \\\\ \\\" \\n \\r \\t \\u{{hex}}"
+                    ));
+                }
+                None => return Err("ends with a lone backslash".to_owned()),
+            },
+            c => out.push(c),
+        }
+    }
+    Err("unterminated: no closing `\"`".to_owned())
+}
+
+/// Renders `events` as a timeline, for failure messages: a row per event, a
+/// lane (column) for the pool and one per connection in order of first
+/// appearance, each event's kind in its lane, faults marked `!!`, and the
+/// event's detail at the end of its row (control characters escaped, so a
+/// row is one line and the lanes stay aligned).
+///
+/// ```text
+/// seq       at | pool    | c1            | c2         | detail
+///   1  0.000ms |         | first_connect |            |
+///   2  0.000ms |         | connect       |            |
+///   3  0.000ms |         |               | connect    |
+///   4  1.500ms |         |               | !! fault   | execute: disconnect (rule 1)
+///   5  1.500ms |         |               | invalidate | execute: connection closed
+///   6  1.500ms | timeout |               |            |
+/// ```
+///
+/// It depends on nothing but the events, so events read back with
+/// [`Journal::from_text`] render exactly as the journal did.
+pub fn render_timeline(events: &[Event]) -> String {
+    render_marked(events, &BTreeMap::new())
+}
+
+/// [`render_timeline`] with a gutter on the left: `marks` maps a sequence
+/// number to a short mark (`1>`, `*`) shown on that event's row.
+pub(crate) fn render_marked(events: &[Event], marks: &BTreeMap<u64, String>) -> String {
+    let mut lanes: Vec<Option<ConnId>> = vec![None];
+    let mut lane_of: BTreeMap<Option<ConnId>, usize> = BTreeMap::from([(None, 0)]);
+    for e in events {
+        lane_of.entry(e.conn).or_insert_with(|| {
+            lanes.push(e.conn);
+            lanes.len() - 1
+        });
+    }
+    let cell = |e: &Event| {
+        if e.kind == EventKind::Fault {
+            "!! fault"
         } else {
-            format!("{mark}{}: {}", e.kind, e.detail)
+            e.kind.name()
         }
     };
-    let mut widths: Vec<usize> = order
-        .iter()
-        .map(|(c, _)| c.map_or(4, |c| c.to_string().len()))
-        .collect();
+    let mut widths: Vec<usize> = lanes.iter().map(|c| lane_name(*c).len()).collect();
     for e in events {
-        let lane = order.iter().position(|(c, _)| *c == e.conn).unwrap_or(0);
-        widths[lane] = widths[lane].max(label(e).chars().count().min(48));
+        let lane = lane_of[&e.conn];
+        widths[lane] = widths[lane].max(cell(e).len());
     }
+    let ats: Vec<String> = events.iter().map(|e| format_at(e.at)).collect();
+    let at_w = ats.iter().map(String::len).max().unwrap_or(0).max(2);
+    let seq_w = events
+        .iter()
+        .map(|e| e.seq.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    let gutter_w = marks.values().map(|m| m.chars().count()).max();
+
     let mut out = String::new();
-    let _ = write!(out, "{:>5}  {:>10}", "seq", "at");
-    for ((c, _), w) in order.iter().zip(&widths) {
-        let name = c.map_or_else(|| "pool".to_owned(), |c| c.to_string());
-        let _ = write!(out, " | {name:<w$}");
+    if let Some(w) = gutter_w {
+        let _ = write!(out, "{:w$} ", "");
     }
+    let _ = write!(out, "{:>seq_w$}  {:>at_w$}", "seq", "at");
+    for (c, w) in lanes.iter().zip(&widths) {
+        let _ = write!(out, " | {:<w$}", lane_name(*c));
+    }
+    out.push_str(" | detail");
+    finish_row(&mut out);
+    for (e, at) in events.iter().zip(&ats) {
+        if let Some(w) = gutter_w {
+            let mark = marks.get(&e.seq).map_or("", String::as_str);
+            let _ = write!(out, "{mark:>w$} ");
+        }
+        let _ = write!(out, "{:>seq_w$}  {at:>at_w$}", e.seq);
+        let lane = lane_of[&e.conn];
+        for (i, w) in widths.iter().enumerate() {
+            let text = if i == lane { cell(e) } else { "" };
+            let _ = write!(out, " | {text:<w$}");
+        }
+        out.push_str(" |");
+        if !e.detail.is_empty() {
+            out.push(' ');
+            escape_into(&mut out, &e.detail, false);
+        }
+        finish_row(&mut out);
+    }
+    out
+}
+
+/// Ends a row: no trailing blanks, a newline.
+fn finish_row(out: &mut String) {
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
     out.push('\n');
-    for e in events {
-        let _ = write!(out, "{:>5}  {:>10}", e.seq, format_at(e.at));
-        for ((c, _), w) in order.iter().zip(&widths) {
-            let cell = if *c == e.conn { label(e) } else { String::new() };
-            let cell: String = cell.chars().take(48).collect();
-            let _ = write!(out, " | {cell:<w$}");
-        }
-        let trimmed = out.trim_end().len();
-        out.truncate(trimmed);
-        out.push('\n');
-    }
-    out
+}
+
+fn lane_name(conn: Option<ConnId>) -> String {
+    conn.map_or_else(|| "pool".to_owned(), |c| c.to_string())
 }
 
 fn format_at(at: Duration) -> String {
@@ -330,9 +749,251 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].contains("pool") && lines[0].contains("c1") && lines[0].contains("c2"));
         assert_eq!(lines.len(), 5);
-        assert!(lines[3].contains("!! fault: execute: disconnect"));
-        // c2's events sit in c2's lane, to the right of c1's.
-        assert!(lines[3].find("!!").unwrap() > lines[1].find("connect").unwrap());
+        // The fault is marked in c2's lane, its detail at the end of the row.
+        assert!(lines[3].contains("!! fault"), "{t}");
+        assert!(lines[3].ends_with("| execute: disconnect"), "{t}");
+        assert_eq!(lines[3].find("!!"), lines[0].find("c2"), "{t}");
+        assert_eq!(lines[1].find("connect"), lines[0].find("c1"), "{t}");
+        // Pool-level events sit in the pool lane.
+        assert_eq!(lines[4].find("dispose"), lines[0].find("pool"), "{t}");
+    }
+
+    #[test]
+    fn timeline_lanes_stay_aligned_whatever_the_details() {
+        let clock = Clock::manual();
+        let j = Journal::with_clock(clock.clone());
+        j.record(Some(ConnId(1)), EventKind::FirstConnect, "");
+        j.record(Some(ConnId(12)), EventKind::Reset, "rollback\tafter\na panic");
+        clock.advance(Duration::from_secs(31));
+        j.record(
+            None,
+            EventKind::Timeout,
+            "waited 30s for a connection; the last connect error was long",
+        );
+        j.record(Some(ConnId(1)), EventKind::SoftInvalidate, "");
+        let t = j.timeline();
+        let bars = |line: &str| {
+            line.match_indices(" | ")
+                .map(|(i, _)| i)
+                .take(3)
+                .collect::<Vec<_>>()
+        };
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 5, "a detail never breaks a row:\n{t}");
+        for line in &lines {
+            assert_eq!(bars(line), bars(lines[0]), "misaligned:\n{t}");
+        }
+        assert!(lines[2].ends_with("rollback\\tafter\\na panic"), "{t}");
+    }
+
+    #[test]
+    fn timeline_gutter_marks_events() {
+        let j = Journal::with_clock(Clock::manual());
+        j.record(Some(ConnId(1)), EventKind::Connect, "");
+        j.record(Some(ConnId(1)), EventKind::Checkout, "");
+        let marks = BTreeMap::from([(2, "10>".to_owned())]);
+        let t = render_marked(&j.events(), &marks);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("    seq"), "{t}");
+        assert!(lines[1].starts_with("      1"), "{t}");
+        assert!(lines[2].starts_with("10>   2"), "{t}");
+    }
+
+    /// A journal with every awkward thing a detail or a time can hold.
+    fn awkward_journal() -> Journal {
+        let clock = Clock::manual();
+        let j = Journal::with_clock(clock.clone());
+        j.record(Some(ConnId(1)), EventKind::FirstConnect, "");
+        j.record(Some(ConnId(1)), EventKind::Connect, "");
+        clock.advance(Duration::from_nanos(1_234_567));
+        j.record(
+            Some(ConnId(1)),
+            EventKind::Fault,
+            "commit: disconnect_after_apply (rule 1)",
+        );
+        j.record(
+            Some(ConnId(1)),
+            EventKind::Invalidate,
+            "line one\nline two\ttabbed\r",
+        );
+        j.record(
+            Some(ConnId(1)),
+            EventKind::Close,
+            r#"failed: "quoted" and \back\slash"#,
+        );
+        clock.advance(Duration::from_secs(90_000));
+        j.record(None, EventKind::ConnectFailed, "  padded  ");
+        j.record(
+            Some(ConnId(u64::MAX)),
+            EventKind::Checkout,
+            "bell \u{7} nul \0 é ✓",
+        );
+        j.record(None, EventKind::Dispose, "\"");
+        j
+    }
+
+    #[test]
+    fn saved_journal_reads_back_equal_and_renders_identically() {
+        let j = awkward_journal();
+        let text = j.to_text();
+        assert_eq!(text.lines().count(), 2 + j.len(), "one line per event:\n{text}");
+        let events = Journal::from_text(&text).unwrap();
+        assert_eq!(events, j.events());
+        assert_eq!(render_timeline(&events), j.timeline());
+        assert_eq!(events_to_text(&events), text);
+    }
+
+    #[test]
+    fn saved_form_is_aligned_and_readable() {
+        let clock = Clock::manual();
+        let j = Journal::with_clock(clock.clone());
+        j.record(Some(ConnId(1)), EventKind::Connect, "");
+        clock.advance(Duration::from_micros(1500));
+        j.record(Some(ConnId(1)), EventKind::Fault, "commit: disconnect (rule 1)");
+        j.record(None, EventKind::Dispose, "");
+        assert_eq!(
+            j.to_text(),
+            "# dbfault journal v1\n\
+             # seq at_us conn kind \"detail\"\n\
+             1    0.000 c1 connect\n\
+             2 1500.000 c1 fault   \"commit: disconnect (rule 1)\"\n\
+             3 1500.000 -  dispose\n"
+        );
+    }
+
+    #[test]
+    fn hand_written_journals_are_read_leniently() {
+        let text =
+            "\n  # a comment\n1\t0 c1 connect\n\n5   12.5  -   timeout   \"\"  \n# dbfault journal v1\n";
+        let events = Journal::from_text(text).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].at, Duration::ZERO);
+        assert_eq!(events[1].seq, 5);
+        assert_eq!(events[1].at, Duration::from_nanos(12_500));
+        assert_eq!(events[1].conn, None);
+        assert_eq!(events[1].kind, EventKind::Timeout);
+        assert_eq!(events[1].detail, "");
+        assert!(Journal::from_text("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn save_and_load_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        let j = awkward_journal();
+        j.save(&path).unwrap();
+        assert_eq!(Journal::load(&path).unwrap(), j.events());
+
+        std::fs::write(&path, "1 0 c1 connect\n2 0 c1 boom\n").unwrap();
+        let err = Journal::load(&path).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Scenario);
+        assert!(
+            err.to_string().contains("run.journal: line 2, field `kind`"),
+            "{err}"
+        );
+        let err = Journal::load(dir.path().join("missing")).unwrap_err();
+        assert!(err.to_string().contains("field `file`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_lines_are_errors_naming_line_and_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            // (bad line, field, a piece of the reason)
+            ("x 0 c1 connect", "seq", "`x` is not a positive integer"),
+            ("0 0 c1 connect", "seq", "`0`"),
+            ("-3 0 c1 connect", "seq", "`-3`"),
+            ("+3 0 c1 connect", "seq", "`+3`"),
+            ("1 0 c1 connect", "seq", "1 does not follow 1"),
+            (
+                "3 0 c1 explode",
+                "kind",
+                "unknown kind `explode`; known kinds: first_connect",
+            ),
+            ("3 0 c1 Connect", "kind", "unknown kind `Connect`"),
+            ("3 0 7 connect", "conn", "`7`: expected `cN`"),
+            ("3 0 c connect", "conn", "`c`"),
+            ("3 0 cx connect", "conn", "`cx`"),
+            ("3 0 pool connect", "conn", "`pool`"),
+            (
+                "3 0 c99999999999999999999 connect",
+                "conn",
+                "c99999999999999999999",
+            ),
+            ("3 1.5ms c1 connect", "at_us", "`1.5ms`: expected microseconds"),
+            ("3 1.2345 c1 connect", "at_us", "`1.2345`"),
+            ("3 -1 c1 connect", "at_us", "`-1`"),
+            ("3 .5 c1 connect", "at_us", "`.5`"),
+            ("3 1. c1 connect", "at_us", "`1.`"),
+            (
+                "3 99999999999999999999999999999999 c1 connect",
+                "at_us",
+                "too large",
+            ),
+            ("3 0 c1", "fields", "found 3 field(s)"),
+            ("3", "fields", "found 1 field(s)"),
+            (
+                "3 0 c1 connect \"x\" extra",
+                "fields",
+                "unexpected `extra` after the detail",
+            ),
+            (
+                "3 0 c1 connect extra",
+                "detail",
+                "must be a double-quoted string, found `extra`",
+            ),
+            ("3 0 c1 connect \"open", "detail", "unterminated"),
+            ("3 0 c1 connect \"bad \\q\"", "detail", "unknown escape `\\q`"),
+            ("3 0 c1 connect \"bad \\u{110000}\"", "detail", "not a character"),
+            ("3 0 c1 connect \"bad \\u{+41}\"", "detail", "not a character"),
+            ("3 0 c1 connect \"bad \\u41\"", "detail", "must be followed by"),
+            ("3 0 c1 connect \"lone \\", "detail", "lone backslash"),
+            (
+                "# dbfault journal v2",
+                "version",
+                "unsupported journal version `2`",
+            ),
+        ];
+        for (bad, field, why) in cases {
+            let text = format!("# dbfault journal v1\n1 0 c1 connect\n{bad}\n4 0 c1 checkout\n");
+            let err = Journal::from_text(&text).expect_err(bad);
+            assert_eq!(err.kind(), crate::ErrorKind::Scenario, "{bad}");
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("line 3, field `{field}`")), "{bad}: {msg}");
+            assert!(msg.contains(why), "{bad}: {msg}");
+        }
+    }
+
+    /// Characters and tokens a saved journal is made of, in any order.
+    const JOURNAL_SOUP: &str = "(\\PC|[ \t\n\"\\\\{}]|[0-9]+|c[0-9]+|connect|\\\\u)*";
+
+    proptest::proptest! {
+        #[test]
+        fn any_events_round_trip(
+            raw in proptest::collection::vec(
+                (0u64..1 << 40, proptest::option::of(0u64..), 0..EventKind::ALL.len(), ".*"),
+                0..8,
+            ),
+        ) {
+            let mut seq = 0;
+            let events: Vec<Event> = raw
+                .into_iter()
+                .map(|(nanos, conn, kind, detail)| {
+                    seq += 1 + nanos % 3;
+                    let at = Duration::from_nanos(nanos);
+                    Event { seq, at, conn: conn.map(ConnId), kind: EventKind::ALL[kind], detail }
+                })
+                .collect();
+            let text = events_to_text(&events);
+            proptest::prop_assert_eq!(text.lines().count(), 2 + events.len());
+            let back = Journal::from_text(&text).unwrap();
+            proptest::prop_assert_eq!(&back, &events);
+            proptest::prop_assert_eq!(render_timeline(&back), render_timeline(&events));
+        }
+
+        #[test]
+        fn any_text_is_read_or_refused_without_panicking(text in JOURNAL_SOUP) {
+            let _ = Journal::from_text(&text);
+        }
     }
 
     #[test]

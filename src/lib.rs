@@ -76,7 +76,7 @@ pub use engine::{Engine, EngineConnection, Transaction};
 pub use engine_async::{AsyncEngine, AsyncEngineConnection, AsyncTransaction};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
-pub use journal::{Event, EventKind, Journal, render_timeline};
+pub use journal::{Event, EventKind, Journal, events_to_text, render_timeline};
 pub use mock::{
     CommittedStatement, Expectation, LogEntry, Mismatch, MismatchReason, MockConnection, MockDialect,
     MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,

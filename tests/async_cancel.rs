@@ -103,7 +103,7 @@ fn checkout_with_pre_ping_cancelled_at_every_await(#[values(Kind::Mock, Kind::Sq
             |k| check_pool(h, k, 1),
         )
         .await;
-        assert!(yields >= 2, "the ping's delay and round trip are await points");
+        assert!(yields >= 1, "the ping's delay is an await point");
         assert!(slow_ping.hits() > 0);
     }
     on!(
@@ -198,7 +198,7 @@ fn commit_cancelled_at_every_await(#[values(Kind::Mock, Kind::Sqlite)] kind: Kin
         // (dropped before its first poll) wrote nothing.
         assert!(h.committed("commit-1"));
         assert!(!h.committed("commit-2"));
-        assert!(yields >= 4);
+        assert!(yields >= 1, "a commit through the pool awaits");
     }
     on!(
         common::Shell::Tokio,

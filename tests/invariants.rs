@@ -70,7 +70,7 @@ fn an_unanswered_kill_is_reported_with_the_timeline() {
     );
     let text = err.to_string();
     assert!(
-        text.contains("!! fault: execute: disconnect"),
+        text.contains("!! fault") && text.contains("execute: disconnect (rule 1)"),
         "the timeline is part of the report:\n{text}"
     );
 }

@@ -3,7 +3,7 @@
 //! clock, so a test with a paused clock runs them instantly and exactly.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::driver::{Cell, FaultyConnection, FaultyDriver, injected_disconnect, injected_error};
@@ -23,13 +23,14 @@ impl Shared {
         }
     }
 
-    /// Waits until `rule` is disarmed.
-    pub(crate) async fn wait_disarmed_async(&self, rule: u64) {
+    /// Waits until `rule` is disarmed, or the connection behind `dead`
+    /// is killed.
+    pub(crate) async fn wait_disarmed_async(&self, rule: u64, dead: Option<&AtomicBool>) {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.is_armed(rule) {
+            if !self.is_armed(rule) || dead.is_some_and(|d| d.load(Ordering::Acquire)) {
                 return;
             }
             notified.await;
@@ -84,7 +85,7 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
         let then = match fired {
             None => Then::Proceed,
             Some(fired) => {
-                before(shared, &**dialect, fired, || {
+                before(shared, None, fired, || {
                     injected_disconnect(&**dialect, "connection refused (injected)")
                 })
                 .await?
@@ -116,7 +117,7 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
 /// or a hang, or tells the call to kill the connection afterwards.
 async fn before(
     shared: &Shared,
-    _dialect: &dyn Dialect,
+    dead: Option<&AtomicBool>,
     fired: Fired,
     disconnect: impl FnOnce() -> Error,
 ) -> Result<Then> {
@@ -131,7 +132,7 @@ async fn before(
             Ok(Then::Proceed)
         }
         Action::Hang => {
-            shared.wait_disarmed_async(fired.rule).await;
+            shared.wait_disarmed_async(fired.rule, dead).await;
             Ok(Then::Proceed)
         }
         Action::Error { .. } => unreachable!("handled above"),
@@ -193,7 +194,7 @@ impl<C: AsyncConnection> FaultyConnection<C> {
             Some(fired) => {
                 let id = self.id;
                 let dialect = Arc::clone(&self.dialect);
-                let result = before(&self.shared, &*dialect, fired, || {
+                let result = before(&self.shared, Some(&self.cell.dead), fired, || {
                     injected_disconnect(
                         &*dialect,
                         format_args!("{op} on {id}: server closed the connection (injected)"),
