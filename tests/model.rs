@@ -4,7 +4,7 @@
 //! every step: the invariants; at the end: recovery within a bounded
 //! number of checkouts, the journal invariants, and the data.
 //!
-//! Cases per target: `DBFAULT_MODEL_CASES` (default 64), steps per case:
+//! Cases per target: `DBFAULT_MODEL_CASES` (default 256), steps per case:
 //! `DBFAULT_MODEL_STEPS` (default 64). A failure prints its seed and plan
 //! as TOML, ready to save under fixtures/scenarios/ and replay.
 
@@ -20,7 +20,7 @@ fn env(name: &str, default: u32) -> u32 {
 }
 
 fn run_model(target: Target) {
-    let cases = env("DBFAULT_MODEL_CASES", 64);
+    let cases = env("DBFAULT_MODEL_CASES", 256);
     let steps = env("DBFAULT_MODEL_STEPS", 64) as usize;
     let config = Config {
         cases,

@@ -279,9 +279,11 @@ pub fn check_with(
         .iter()
         .find(|r| matches!(r.get_action(), Action::Hang))
     {
-        return Err(ModelFailure::new(format!(
+        let mut failure = ModelFailure::new(format!(
             "the model cannot run `hang` rules (nothing would disarm {rule}); use `delay`"
-        )));
+        ));
+        failure.plan = Some(plan.clone());
+        return Err(failure);
     }
     let cfg = pool_config(plan.seed());
     let result = match target {
@@ -450,18 +452,19 @@ impl Time {
         }
     }
 
-    /// Lets work spawned by the pool (the tokio shell's resets) finish.
-    async fn settle<P: AnyPool>(&self, pool: &P) {
+    /// Lets work spawned by the pool (the tokio shell's resets) finish:
+    /// waits until only the `held` connections are out.
+    async fn settle<P: AnyPool>(&self, pool: &P, held: usize) {
         #[cfg(feature = "tokio")]
         if let Time::Tokio = self {
-            for _ in 0..10_000 {
-                if pool.status().checked_out == 0 {
+            for _ in 0..100_000 {
+                if pool.status().checked_out <= held {
                     return;
                 }
                 tokio::task::yield_now().await;
             }
         }
-        let _ = pool;
+        let _ = (pool, held);
     }
 }
 
@@ -517,7 +520,7 @@ async fn run<P: AnyPool>(
         run.step(step, &time)
             .await
             .map_err(|what| fail(what, Some((n, step.clone()))))?;
-        time.settle(pool).await;
+        time.settle(pool, run.held()).await;
         if let Err(v) = run.inv.check_pool(pool, None) {
             return Err(fail(v.broken().join("; "), Some((n, step.clone()))));
         }
@@ -527,9 +530,9 @@ async fn run<P: AnyPool>(
     faults.disarm_all();
     faults.restore();
     run.slots.clear();
-    time.settle(pool).await;
+    time.settle(pool, 0).await;
     let recovery_checkouts = run.recover().await.map_err(|what| fail(what, None))?;
-    time.settle(pool).await;
+    time.settle(pool, 0).await;
     if let Err(v) = run.inv.check_quiescent(pool, journal) {
         return Err(fail(v.broken().join("; "), None));
     }
@@ -575,6 +578,11 @@ impl<P: AnyPool> Run<'_, P> {
     fn tag(&mut self) -> String {
         self.next_tag += 1;
         format!("w{}", self.next_tag)
+    }
+
+    /// Pooled connections the workload holds right now.
+    fn held(&self) -> usize {
+        self.slots.iter().filter(|c| c.held_id().is_some()).count()
     }
 
     fn slot(&self, i: usize) -> Option<usize> {
