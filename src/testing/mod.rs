@@ -11,6 +11,8 @@
 //!   plan, checked step by step, for recovery and for the data — with
 //!   [`check`] and [`replay`] by scenario name.
 //! - [`strategies`] (feature `proptest`): fault plans and workloads.
+//! - `fixtures` (feature `rstest`): rstest fixtures for a mock pool, a
+//!   SQLite pool on a fresh fixture database, and their faulty variants.
 //! - [`cancel_at_every_await`] (feature `tokio`): cancels a future at each
 //!   of its await points in turn, so a test can check that nothing leaks
 //!   whichever await a caller gives up at.
@@ -18,6 +20,8 @@
 #[cfg(feature = "tokio")]
 mod cancel;
 mod expect;
+#[cfg(all(feature = "rstest", feature = "sqlite"))]
+pub mod fixtures;
 mod invariants;
 pub mod model;
 pub mod shell;
