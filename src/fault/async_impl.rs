@@ -204,7 +204,7 @@ impl<C: AsyncConnection> FaultyConnection<C> {
                 if result
                     .as_ref()
                     .err()
-                    .is_some_and(|e| e.kind() == crate::ErrorKind::Closed)
+                    .is_some_and(|e| e.kind() == crate::ErrorKind::Closed || e.is_disconnect())
                 {
                     self.kill_now();
                 }

@@ -335,6 +335,11 @@ impl<C: Connection> FaultyConnection<C> {
             return self.call(op, f);
         };
         if let Some(err) = injected_error(&action) {
+            // An error of class disconnect means what a disconnect means: the
+            // connection is dead for good.
+            if err.is_disconnect() {
+                self.kill_now();
+            }
             return Err(err);
         }
         match action {

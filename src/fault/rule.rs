@@ -225,13 +225,15 @@ impl Rule {
     }
 
     /// Fails the operation with an error of `class`, code
-    /// `DBFAULT_INJECTED`; the connection lives.
+    /// `DBFAULT_INJECTED`; the connection lives, unless `class` is
+    /// [`ErrorClass::Disconnect`]: a disconnect kills it, whatever its code.
     pub fn error(self, class: ErrorClass) -> Self {
         self.error_with(class, "DBFAULT_INJECTED", format!("injected {class} error"))
     }
 
     /// Fails the operation with an error of `class`, `code` and `message`;
-    /// the connection lives.
+    /// the connection lives unless `class` is a disconnect (say a
+    /// PostgreSQL `57P01` on a mock dialect told it means disconnect).
     pub fn error_with(
         mut self,
         class: ErrorClass,
