@@ -119,17 +119,7 @@ impl Invariants {
     ///
     /// The violation, if it is.
     pub fn checkout<C: Connection + ?Sized>(&mut self, conn: &C) -> Result<(), Violation> {
-        self.checkouts += 1;
-        if conn.in_transaction() {
-            return violation(
-                vec![format!(
-                    "clean checkouts: {} was handed out inside a transaction",
-                    conn.id()
-                )],
-                None,
-            );
-        }
-        Ok(())
+        self.clean_checkout(conn.id(), conn.in_transaction())
     }
 
     /// The same for an async connection (feature `tokio`).
@@ -139,15 +129,14 @@ impl Invariants {
     /// The violation, if it is.
     #[cfg(feature = "tokio")]
     pub fn checkout_async<C: crate::AsyncConnection + ?Sized>(&mut self, conn: &C) -> Result<(), Violation> {
+        self.clean_checkout(conn.id(), conn.in_transaction())
+    }
+
+    fn clean_checkout(&mut self, id: ConnId, in_transaction: bool) -> Result<(), Violation> {
         self.checkouts += 1;
-        if conn.in_transaction() {
-            return violation(
-                vec![format!(
-                    "clean checkouts: {} was handed out inside a transaction",
-                    conn.id()
-                )],
-                None,
-            );
+        if in_transaction {
+            let what = format!("clean checkouts: {id} was handed out inside a transaction");
+            return violation(vec![what], None);
         }
         Ok(())
     }

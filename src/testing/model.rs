@@ -289,61 +289,29 @@ pub fn check_with(
     let result = match target {
         Target::ThreadsMock => {
             let server = MockServer::new();
-            let clock = Clock::manual();
-            let journal = Journal::with_clock(clock.clone());
-            let driver = FaultyDriver::new(server.driver()).with_journal(journal.clone());
-            let faults = driver.faults();
-            let pool = Pool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
-            let data = Data::Mock(server);
-            block_on(run(
-                &pool,
-                &faults,
-                &journal,
-                &data,
-                Time::Manual(clock),
-                plan,
-                workload,
-            ))
+            on_threads(server.driver(), Data::Mock(server), cfg, plan, workload)
         }
         #[cfg(feature = "sqlite")]
         Target::ThreadsSqlite => {
             let db = sqlite_db().map_err(config_failure)?;
-            let clock = Clock::manual();
-            let journal = Journal::with_clock(clock.clone());
-            let driver = FaultyDriver::new(db.clone()).with_journal(journal.clone());
-            let faults = driver.faults();
-            let pool = Pool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
-            let data = Data::Sqlite(db);
-            block_on(run(
-                &pool,
-                &faults,
-                &journal,
-                &data,
-                Time::Manual(clock),
-                plan,
-                workload,
-            ))
+            on_threads(db.clone(), Data::Sqlite(db), cfg, plan, workload)
         }
         #[cfg(feature = "tokio")]
-        Target::TokioMock => paused_runtime()?.block_on(async {
+        Target::TokioMock => {
             let server = MockServer::new();
-            let journal = Journal::with_clock(Clock::tokio());
-            let driver = FaultyDriver::new(server.async_driver()).with_journal(journal.clone());
-            let faults = driver.faults();
-            let pool = crate::AsyncPool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
-            let data = Data::Mock(server);
-            run(&pool, &faults, &journal, &data, Time::Tokio, plan, workload).await
-        }),
+            on_tokio(server.async_driver(), Data::Mock(server), cfg, plan, workload)
+        }
         #[cfg(all(feature = "tokio", feature = "sqlite"))]
-        Target::TokioSqlite => paused_runtime()?.block_on(async {
+        Target::TokioSqlite => {
             let db = sqlite_db().map_err(config_failure)?;
-            let journal = Journal::with_clock(Clock::tokio());
-            let driver = FaultyDriver::new(crate::Blocking::new(db.clone())).with_journal(journal.clone());
-            let faults = driver.faults();
-            let pool = crate::AsyncPool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
-            let data = Data::Sqlite(db);
-            run(&pool, &faults, &journal, &data, Time::Tokio, plan, workload).await
-        }),
+            on_tokio(
+                crate::Blocking::new(db.clone()),
+                Data::Sqlite(db),
+                cfg,
+                plan,
+                workload,
+            )
+        }
     };
     result.map_err(|mut failure| {
         failure.target = Some(target);
@@ -379,6 +347,48 @@ pub fn replay_file(path: impl AsRef<Path>) -> std::result::Result<Vec<Report>, M
         .into_iter()
         .map(|target| check(target, &plan, DEFAULT_STEPS))
         .collect()
+}
+
+/// The threaded shell over `driver`, on a manual clock.
+fn on_threads<D: Driver>(
+    driver: D,
+    data: Data,
+    cfg: PoolConfig,
+    plan: &FaultPlan,
+    workload: &Workload,
+) -> std::result::Result<Report, ModelFailure> {
+    let clock = Clock::manual();
+    let journal = Journal::with_clock(clock.clone());
+    let driver = FaultyDriver::new(driver).with_journal(journal.clone());
+    let faults = driver.faults();
+    let pool = Pool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
+    block_on(run(
+        &pool,
+        &faults,
+        &journal,
+        &data,
+        Time::Manual(clock),
+        plan,
+        workload,
+    ))
+}
+
+/// The tokio shell over `driver`, on a paused current-thread runtime.
+#[cfg(feature = "tokio")]
+fn on_tokio<D: crate::AsyncDriver>(
+    driver: D,
+    data: Data,
+    cfg: PoolConfig,
+    plan: &FaultPlan,
+    workload: &Workload,
+) -> std::result::Result<Report, ModelFailure> {
+    paused_runtime()?.block_on(async {
+        let journal = Journal::with_clock(Clock::tokio());
+        let driver = FaultyDriver::new(driver).with_journal(journal.clone());
+        let faults = driver.faults();
+        let pool = crate::AsyncPool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
+        run(&pool, &faults, &journal, &data, Time::Tokio, plan, workload).await
+    })
 }
 
 fn config_failure(e: Error) -> ModelFailure {
