@@ -26,7 +26,7 @@ use super::shell::{AnyEngine, AnyEngineConn, AnyPool, AnyTx, block_on};
 use crate::fault::SplitMix64;
 use crate::{
     Action, Clock, Driver, Error, ErrorClass, ErrorKind, EventKind, FaultPlan, Faults, FaultyDriver, Journal,
-    MockServer, Pool, PoolConfig, Result,
+    MockServer, Pool, PoolConfig,
 };
 
 /// How many steps a replayed scenario runs.
@@ -150,6 +150,7 @@ pub enum Target {
 impl Target {
     /// Every target the enabled features allow.
     pub fn all() -> Vec<Target> {
+        #[allow(unused_mut)] // without features there is one target
         let mut all = vec![Target::ThreadsMock];
         #[cfg(feature = "sqlite")]
         all.push(Target::ThreadsSqlite);
@@ -405,7 +406,7 @@ fn paused_runtime() -> std::result::Result<tokio::runtime::Runtime, ModelFailure
 }
 
 #[cfg(feature = "sqlite")]
-fn sqlite_db() -> Result<crate::SqliteDriver> {
+fn sqlite_db() -> crate::Result<crate::SqliteDriver> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let name = format!(
