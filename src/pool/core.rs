@@ -173,6 +173,14 @@ impl<C> Core<C> {
         }
     }
 
+    /// Whether any decision reads the `now` the inputs take (recycle age,
+    /// idle time before a pre-ping). When none does, a shell may pass any
+    /// instant and skip reading its clock.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn uses_time(&self) -> bool {
+        self.cfg.recycle.is_some() || (self.cfg.pre_ping && self.cfg.pre_ping_idle.is_some())
+    }
+
     fn max(&self) -> usize {
         self.cfg.size + self.cfg.max_overflow
     }

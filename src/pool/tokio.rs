@@ -9,12 +9,14 @@
 //! checkout. Either way no borrower ever receives it inside a transaction.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use super::core::{Checkin, Core, Meta, Reset, Step, WaiterId};
 use super::{PoolConfig, PoolStatus, ResetOnReturn};
@@ -33,13 +35,21 @@ struct Inner<D: AsyncDriver> {
     state: Mutex<State<D::Connection>>,
     journal: Option<Journal>,
     clock: Clock,
+    /// Whether the core's decisions read the time (recycle, pre-ping by
+    /// idle time); when they do not, the clock is read only to wait.
+    timed: bool,
+    /// The instant handed to an untimed core, which never looks at it.
+    epoch: Instant,
     timeout: Duration,
     reset: ResetOnReturn,
 }
 
 struct State<C> {
     core: Core<C>,
-    waiting: HashMap<WaiterId, Arc<Notify>>,
+    /// The wakers of waiting checkouts that found no grant when last
+    /// polled. Whoever grants a waiter takes its waker under the lock and
+    /// wakes it after releasing the lock.
+    wakers: HashMap<WaiterId, Waker>,
 }
 
 impl<D: AsyncDriver> Clone for AsyncPool<D> {
@@ -74,12 +84,15 @@ impl<D: AsyncDriver> AsyncPool<D> {
             (None, None) => Clock::tokio(),
             _ => config.effective_clock(),
         };
+        let core = Core::new(config.core_config(), config.journal.is_some());
         Ok(AsyncPool {
             inner: Arc::new(Inner {
                 dialect: driver.dialect(),
+                timed: core.uses_time(),
+                epoch: clock.now(),
                 state: Mutex::new(State {
-                    core: Core::new(config.core_config(), config.journal.is_some()),
-                    waiting: HashMap::new(),
+                    core,
+                    wakers: HashMap::new(),
                 }),
                 clock,
                 journal: config.journal,
@@ -99,21 +112,35 @@ impl<D: AsyncDriver> AsyncPool<D> {
     /// As [`Pool::get`](crate::Pool::get).
     pub async fn get(&self) -> Result<AsyncPooledConnection<D>> {
         loop {
-            let now = self.inner.clock.now();
+            let now = self.inner.now();
             let step = {
                 let mut state = self.inner.lock();
                 let step = state.core.checkout(now);
-                if let Step::Wait(id) = step {
-                    state.waiting.insert(id, Arc::new(Notify::new()));
-                }
                 self.inner.flush(&mut state);
                 step
             };
             let step = match step {
-                Step::Wait(id) => self.inner.wait(id, now + self.inner.timeout).await?,
+                Step::Wait(id) => self.inner.wait(id).await?,
                 other => other,
             };
-            if let Some((conn, meta)) = self.inner.run(step).await? {
+            // The rare paths that await the driver are boxed: inline, they
+            // would make every `get()` future (and every task that holds
+            // one) three times larger.
+            let found = match step {
+                // The usual case has nothing to await: hand it out at once.
+                Step::Ready {
+                    conn,
+                    meta,
+                    ping: false,
+                } if !conn.in_transaction() => Some((conn, meta)),
+                Step::Ready {
+                    conn,
+                    meta,
+                    ping: false,
+                } => Box::pin(self.inner.reset_at_checkout(conn, meta)).await?,
+                other => Box::pin(self.inner.run(other)).await?,
+            };
+            if let Some((conn, meta)) = found {
                 return Ok(AsyncPooledConnection {
                     pool: self.clone(),
                     conn: Some(conn),
@@ -139,15 +166,17 @@ impl<D: AsyncDriver> AsyncPool<D> {
     /// Closes every idle connection now; connections out are closed when
     /// they come back.
     pub async fn dispose(&self) {
-        let idle = {
+        let (idle, wakers) = {
             let mut state = self.inner.lock();
             let (idle, woken) = state.core.dispose();
-            for w in woken {
-                wake(&state, w);
-            }
+            let wakers: Vec<_> = woken
+                .into_iter()
+                .filter_map(|w| state.wakers.remove(&w))
+                .collect();
             self.inner.flush(&mut state);
-            idle
+            (idle, wakers)
         };
+        wakers.into_iter().for_each(Waker::wake);
         for (mut conn, meta) in idle {
             let result = conn.close().await;
             self.inner.record_close(meta.id, result);
@@ -176,9 +205,50 @@ impl<D: AsyncDriver> AsyncPool<D> {
     }
 }
 
-fn wake<C>(state: &State<C>, waiter: WaiterId) {
-    if let Some(n) = state.waiting.get(&waiter) {
-        n.notify_one();
+/// The waker of the waiter the core just granted, if any; wake it after
+/// releasing the lock.
+fn take_waker<C>(state: &mut State<C>, woken: Option<WaiterId>) -> Option<Waker> {
+    woken.and_then(|w| state.wakers.remove(&w))
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// Resolves to waiter `id`'s grant; until one arrives, leaves the task's
+/// waker where the granting side finds it. Checking for the grant and
+/// leaving the waker happen under one lock, so no wake-up is lost.
+struct Granted<'a, D: AsyncDriver> {
+    inner: &'a Inner<D>,
+    id: WaiterId,
+}
+
+impl<D: AsyncDriver> Future for Granted<'_, D> {
+    type Output = Step<D::Connection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.inner.lock();
+        if let Some(step) = state.core.take_grant(self.id) {
+            let stale = state.wakers.remove(&self.id);
+            self.inner.flush(&mut state);
+            drop(state);
+            drop(stale);
+            return Poll::Ready(step);
+        }
+        let stale = match state.wakers.entry(self.id) {
+            Entry::Occupied(mut e) if !e.get().will_wake(cx.waker()) => Some(e.insert(cx.waker().clone())),
+            Entry::Occupied(_) => None,
+            Entry::Vacant(e) => {
+                e.insert(cx.waker().clone());
+                None
+            }
+        };
+        drop(state);
+        // Dropped after the lock: no destructor under the pool lock.
+        drop(stale);
+        Poll::Pending
     }
 }
 
@@ -212,11 +282,12 @@ impl<'a, D: AsyncDriver> Undo<'a, D> {
 impl<D: AsyncDriver> Drop for Undo<'_, D> {
     fn drop(&mut self) {
         let Some(held) = self.held.take() else { return };
-        let now = self.inner.clock.now();
+        let now = self.inner.now();
         let mut state = self.inner.lock();
+        let mut stale = None;
         let woken = match held {
             Held::Waiter(id) => {
-                state.waiting.remove(&id);
+                stale = state.wakers.remove(&id);
                 state
                     .core
                     .cancel_wait(id, false)
@@ -232,10 +303,11 @@ impl<D: AsyncDriver> Drop for Undo<'_, D> {
                 now,
             ),
         };
-        if let Some(w) = woken {
-            wake(&state, w);
-        }
+        let waker = take_waker(&mut state, woken);
         self.inner.flush(&mut state);
+        drop(state);
+        drop(stale);
+        wake(waker);
     }
 }
 
@@ -252,45 +324,47 @@ impl<D: AsyncDriver> Inner<D> {
         }
     }
 
-    /// Waits as waiter `id` for a grant until `deadline`.
-    async fn wait(&self, id: WaiterId, deadline: std::time::Instant) -> Result<Step<D::Connection>> {
+    /// The instant the core decides with: the clock's when its decisions
+    /// read the time, else a fixed one it never looks at (reading the clock
+    /// was a third of an uncontended checkout's cost).
+    fn now(&self) -> Instant {
+        if self.timed { self.clock.now() } else { self.epoch }
+    }
+
+    /// Waits as waiter `id` for a grant, up to `timeout` from now.
+    async fn wait(&self, id: WaiterId) -> Result<Step<D::Connection>> {
         let undo = Undo::new(self, Held::Waiter(id));
-        let notify = self.lock().waiting.get(&id).cloned();
-        let Some(notify) = notify else {
-            unreachable!("a waiter is registered before it waits")
-        };
+        let mut now = self.clock.now();
+        let deadline = now + self.timeout;
         loop {
-            let notified = notify.notified();
-            {
+            let wait = if self.clock.is_manual() {
+                // A manual clock wakes no one: look again soon.
+                Duration::from_millis(1)
+            } else {
+                deadline.saturating_duration_since(now)
+            };
+            if let Ok(step) = tokio::time::timeout(wait, Granted { inner: self, id }).await {
+                undo.disarm();
+                return Ok(step);
+            }
+            now = self.clock.now();
+            if now >= deadline {
                 let mut state = self.lock();
-                if let Some(step) = state.core.take_grant(id) {
-                    state.waiting.remove(&id);
-                    self.flush(&mut state);
-                    undo.disarm();
-                    return Ok(step);
-                }
-                let now = self.clock.now();
-                if now >= deadline {
-                    state.waiting.remove(&id);
-                    undo.disarm();
-                    if let Some(step) = state.core.cancel_wait(id, true) {
-                        self.flush(&mut state);
-                        return Ok(step);
-                    }
-                    self.flush(&mut state);
-                    let last = state.core.last_connect_error().cloned();
-                    return Err(Error::timeout(
+                let stale = state.wakers.remove(&id);
+                undo.disarm();
+                // A grant that arrived meanwhile is used.
+                let granted = state.core.cancel_wait(id, true);
+                self.flush(&mut state);
+                let last = state.core.last_connect_error().cloned();
+                drop(state);
+                drop(stale);
+                return match granted {
+                    Some(step) => Ok(step),
+                    None => Err(Error::timeout(
                         format!("no connection available within {:?}", self.timeout),
                         last,
-                    ));
-                }
-            }
-            let now = self.clock.now();
-            if self.clock.is_manual() {
-                // A manual clock wakes no one: look again soon.
-                let _ = tokio::time::timeout(Duration::from_millis(1), notified).await;
-            } else {
-                let _ = tokio::time::timeout(deadline.saturating_duration_since(now), notified).await;
+                    )),
+                };
             }
         }
     }
@@ -315,14 +389,13 @@ impl<D: AsyncDriver> Inner<D> {
     async fn connect(&self, undo: Undo<'_, D>) -> Result<(D::Connection, Meta)> {
         let result = self.driver.connect().await;
         undo.disarm();
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.lock();
         let (meta, woken) = state.core.connected(result.as_ref().map(|c| c.id()), now);
-        if let Some(w) = woken {
-            wake(&state, w);
-        }
+        let waker = take_waker(&mut state, woken);
         self.flush(&mut state);
         drop(state);
+        wake(waker);
         let conn = result?;
         Ok((
             conn,
@@ -338,11 +411,11 @@ impl<D: AsyncDriver> Inner<D> {
         meta: Meta,
         ping: bool,
     ) -> Result<Option<(D::Connection, Meta)>> {
-        let mut undo = Undo::new(self, Held::Conn(conn, meta));
-        let Some(Held::Conn(conn, _)) = undo.held.as_mut() else {
-            unreachable!()
-        };
-        if ping {
+        let conn = if ping {
+            let mut undo = Undo::new(self, Held::Conn(conn, meta));
+            let Some(Held::Conn(conn, _)) = undo.held.as_mut() else {
+                unreachable!()
+            };
             match conn.ping().await {
                 Ok(()) => {
                     let mut state = self.lock();
@@ -371,29 +444,50 @@ impl<D: AsyncDriver> Inner<D> {
                     return Err(err.with_invalidated(true));
                 }
             }
+            match undo.disarm() {
+                Some(Held::Conn(conn, _)) => conn,
+                _ => unreachable!(),
+            }
+        } else {
+            conn
+        };
+        if conn.in_transaction() {
+            self.reset_at_checkout(conn, meta).await
+        } else {
+            Ok(Some((conn, meta)))
         }
+    }
+
+    /// Rolls back the transaction a connection being handed out was left
+    /// in; the connection is given back if the future is dropped
+    /// meanwhile. `Ok(None)`: the rollback failed, the connection was
+    /// invalidated, start over.
+    async fn reset_at_checkout(
+        &self,
+        conn: D::Connection,
+        meta: Meta,
+    ) -> Result<Option<(D::Connection, Meta)>> {
+        let mut undo = Undo::new(self, Held::Conn(conn, meta));
         let Some(Held::Conn(conn, _)) = undo.held.as_mut() else {
             unreachable!()
         };
-        if conn.in_transaction() {
-            if let Err(err) = conn.rollback().await {
-                let Some(Held::Conn(mut conn, _)) = undo.disarm() else {
-                    unreachable!()
-                };
-                let err = err.classified_by(&*self.dialect);
-                {
-                    let mut state = self.lock();
-                    state.core.reset_failed(&meta, &err);
-                    self.flush(&mut state);
-                }
-                let release = Release::new(self, meta);
-                let closed = conn.close().await;
-                release.finish(closed);
-                return Ok(None);
+        if let Err(err) = conn.rollback().await {
+            let Some(Held::Conn(mut conn, _)) = undo.disarm() else {
+                unreachable!()
+            };
+            let err = err.classified_by(&*self.dialect);
+            {
+                let mut state = self.lock();
+                state.core.reset_failed(&meta, &err);
+                self.flush(&mut state);
             }
-            if let Some(journal) = &self.journal {
-                journal.record(Some(meta.id), EventKind::Reset, "rollback at checkout");
-            }
+            let release = Release::new(self, meta);
+            let closed = conn.close().await;
+            release.finish(closed);
+            return Ok(None);
+        }
+        if let Some(journal) = &self.journal {
+            journal.record(Some(meta.id), EventKind::Reset, "rollback at checkout");
         }
         match undo.disarm() {
             Some(Held::Conn(conn, meta)) => Ok(Some((conn, meta))),
@@ -403,14 +497,14 @@ impl<D: AsyncDriver> Inner<D> {
 
     /// Checks a clean (or deliberately dirty) connection in, from `Drop`.
     fn checkin_now(&self, conn: D::Connection, meta: Meta, reset: Reset) {
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.lock();
         match state.core.checkin(conn, meta, reset, now) {
             Checkin::Kept(woken) => {
-                if let Some(w) = woken {
-                    wake(&state, w);
-                }
+                let waker = take_waker(&mut state, woken);
                 self.flush(&mut state);
+                drop(state);
+                wake(waker);
             }
             Checkin::Close(conn) => {
                 self.flush(&mut state);
@@ -430,10 +524,11 @@ impl<D: AsyncDriver> Inner<D> {
 
     fn release(&self, meta: &Meta, closed: Result<()>) {
         let mut state = self.lock();
-        if let Some(w) = state.core.release(meta, closed.as_ref().map(|_| ())) {
-            wake(&state, w);
-        }
+        let woken = state.core.release(meta, closed.as_ref().map(|_| ()));
+        let waker = take_waker(&mut state, woken);
         self.flush(&mut state);
+        drop(state);
+        wake(waker);
     }
 }
 
@@ -536,10 +631,11 @@ impl<D: AsyncDriver> AsyncPooledConnection<D> {
         self.detached = true;
         let inner = &self.pool.inner;
         let mut state = inner.lock();
-        if let Some(w) = state.core.detach(&self.meta) {
-            wake(&state, w);
-        }
+        let woken = state.core.detach(&self.meta);
+        let waker = take_waker(&mut state, woken);
         inner.flush(&mut state);
+        drop(state);
+        wake(waker);
     }
 
     /// Whether the connection was soft-invalidated.
