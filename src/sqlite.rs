@@ -487,15 +487,19 @@ fn query(
 ) -> Result<Vec<Row>> {
     let mut run = || -> rusqlite::Result<Vec<Row>> {
         let mut stmt = conn.prepare_cached(sql)?;
-        let columns = names.of(&stmt);
         let mut rows = stmt.query(bind(params))?;
         let mut out = Vec::new();
+        let mut columns = None;
         while let Some(row) = rows.next()? {
+            // Read once a row is there: SQLite re-prepares a cached
+            // statement after a schema change when it is stepped, so only
+            // then does it report the columns the rows have.
+            let columns = columns.get_or_insert_with(|| names.of(row.as_ref()));
             let mut values = Vec::with_capacity(columns.len());
             for i in 0..columns.len() {
                 values.push(to_value(i, row.get_ref(i)?)?);
             }
-            out.push(Row::new(Arc::clone(&columns), values));
+            out.push(Row::new(Arc::clone(columns), values));
         }
         Ok(out)
     };
@@ -809,7 +813,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_queries_share_column_names() {
+    fn repeated_queries_share_column_names_until_a_schema_change_renames_them() {
         let driver = SqliteDriver::memory("sqlite-unit-column-names").expect("memory driver");
         let mut conn = driver.connect().expect("connect");
         conn.execute("CREATE TABLE t (a INTEGER, b TEXT)", &[])
@@ -822,6 +826,11 @@ mod tests {
         assert_eq!(first[0].columns(), ["a", "b"]);
         assert_eq!(other[0].columns(), ["c"]);
         assert!(std::ptr::eq(first[0].columns(), again[0].columns()));
+        conn.execute("ALTER TABLE t RENAME COLUMN b TO renamed", &[])
+            .expect("rename");
+        let renamed = conn.query("SELECT * FROM t", &[]).expect("query");
+        assert_eq!(renamed[0].columns(), ["a", "renamed"]);
+        assert_eq!(renamed[0].get("renamed"), Some(&Value::from("x")));
         for _ in 0..2 * ColumnNames::KEEP {
             conn.query("SELECT 1 AS one, 2 AS two", &[]).expect("query");
         }
