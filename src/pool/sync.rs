@@ -31,7 +31,7 @@ pub struct Pool<D: Driver> {
 struct Inner<D: Driver> {
     driver: D,
     dialect: Arc<dyn Dialect>,
-    state: Mutex<State<D::Connection>>,
+    state: Mutex<State<Boxed<D>>>,
     journal: Option<Journal>,
     clock: Clock,
     /// Whether the core decides anything with `now` (see
@@ -43,6 +43,10 @@ struct Inner<D: Driver> {
     timeout: Duration,
     reset: ResetOnReturn,
 }
+
+/// A driver connection as the pool holds it: boxed once when opened, so
+/// that checkouts and returns move a pointer, not the connection.
+type Boxed<D> = Box<<D as Driver>::Connection>;
 
 /// The core and, for each waiting checkout, the condition it sleeps on.
 struct State<C> {
@@ -218,7 +222,7 @@ struct Ready<C> {
     meta: Meta,
 }
 
-impl<C> Ready<C> {
+impl<C> Ready<Box<C>> {
     fn into_pooled<D: Driver<Connection = C>>(self, pool: &Pool<D>) -> PooledConnection<D> {
         PooledConnection {
             pool: pool.clone(),
@@ -231,7 +235,7 @@ impl<C> Ready<C> {
 
 impl<D: Driver> Inner<D> {
     #[inline]
-    fn lock(&self) -> MutexGuard<'_, State<D::Connection>> {
+    fn lock(&self) -> MutexGuard<'_, State<Boxed<D>>> {
         lock(&self.state)
     }
 
@@ -247,7 +251,7 @@ impl<D: Driver> Inner<D> {
 
     /// Writes the core's pending events to the journal, under the lock so
     /// the journal keeps the core's order.
-    fn flush(&self, state: &mut State<D::Connection>) {
+    fn flush(&self, state: &mut State<Boxed<D>>) {
         if let Some(journal) = &self.journal {
             state
                 .core
@@ -259,10 +263,10 @@ impl<D: Driver> Inner<D> {
     /// instant the checkout gave the core.
     fn wait(
         &self,
-        mut state: MutexGuard<'_, State<D::Connection>>,
+        mut state: MutexGuard<'_, State<Boxed<D>>>,
         id: WaiterId,
         now: Instant,
-    ) -> Result<Step<D::Connection>> {
+    ) -> Result<Step<Boxed<D>>> {
         self.flush(&mut state);
         let cv = state.spare.pop().unwrap_or_default();
         state.waiting.push((id, Arc::clone(&cv)));
@@ -305,7 +309,7 @@ impl<D: Driver> Inner<D> {
 
     /// Performs a checkout step's I/O. `Ok(None)` means "start over" (a
     /// connection found dirty at checkout was invalidated).
-    fn run(&self, step: Step<D::Connection>) -> Result<Option<Ready<D::Connection>>> {
+    fn run(&self, step: Step<Boxed<D>>) -> Result<Option<Ready<Boxed<D>>>> {
         match step {
             Step::Ready { conn, meta, ping } => self.ready(conn, meta, ping),
             Step::Connect => self.connect().map(Some),
@@ -323,7 +327,7 @@ impl<D: Driver> Inner<D> {
     }
 
     /// Opens a connection for a reserved slot.
-    fn connect(&self) -> Result<Ready<D::Connection>> {
+    fn connect(&self) -> Result<Ready<Boxed<D>>> {
         let result = self.driver.connect();
         let now = self.now();
         let mut state = self.lock();
@@ -332,13 +336,13 @@ impl<D: Driver> Inner<D> {
         self.flush(&mut state);
         drop(state);
         notify(waker);
-        let conn = result?;
+        let conn = Box::new(result?);
         let meta = meta.expect("the core returns a record for every successful connect");
         Ok(Ready { conn, meta })
     }
 
     /// Pings if asked, and makes sure no transaction is open.
-    fn ready(&self, mut conn: D::Connection, meta: Meta, ping: bool) -> Result<Option<Ready<D::Connection>>> {
+    fn ready(&self, mut conn: Boxed<D>, meta: Meta, ping: bool) -> Result<Option<Ready<Boxed<D>>>> {
         if ping {
             match conn.ping() {
                 Ok(()) => {
@@ -399,7 +403,7 @@ impl<D: Driver> Inner<D> {
 
     /// Invalidates an out connection: journal, close (errors swallowed and
     /// journaled), give the slot back.
-    fn invalidate(&self, mut conn: D::Connection, meta: &Meta, cause: Option<&Error>) {
+    fn invalidate(&self, mut conn: Boxed<D>, meta: &Meta, cause: Option<&Error>) {
         let mut state = self.lock();
         state.core.invalidate(meta, cause);
         self.flush(&mut state);
@@ -410,7 +414,7 @@ impl<D: Driver> Inner<D> {
     }
 
     /// Returns a connection: reset it, then check it in (or close it).
-    fn checkin(&self, mut conn: D::Connection, meta: Meta) {
+    fn checkin(&self, mut conn: Boxed<D>, meta: Meta) {
         let reset = if conn.in_transaction() {
             match self.reset {
                 ResetOnReturn::Rollback => conn.rollback().map(|()| Reset::RolledBack),
@@ -459,7 +463,7 @@ impl<D: Driver> Inner<D> {
 /// invalidated if the thread is panicking).
 pub struct PooledConnection<D: Driver> {
     pool: Pool<D>,
-    conn: Option<D::Connection>,
+    conn: Option<Boxed<D>>,
     meta: Meta,
     detached: bool,
 }
@@ -535,7 +539,7 @@ impl<D: Driver> PooledConnection<D> {
         &self.pool
     }
 
-    fn close_detached(&self, mut conn: D::Connection) {
+    fn close_detached(&self, mut conn: Boxed<D>) {
         let result = conn.close();
         if let Some(journal) = &self.pool.inner.journal {
             let detail = result.err().map(|e| e.to_string()).unwrap_or_default();
