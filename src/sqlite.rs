@@ -198,6 +198,7 @@ impl Driver for SqliteDriver {
             id: ConnId(NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)),
             conn: Some(conn),
             dead: None,
+            columns: ColumnNames::default(),
         })
     }
 
@@ -227,6 +228,8 @@ pub struct SqliteConnection {
     conn: Option<rusqlite::Connection>,
     /// The code of the disconnect that killed the connection.
     dead: Option<String>,
+    /// Column-name lists of recent results, for their rows to share.
+    columns: ColumnNames,
 }
 
 impl SqliteConnection {
@@ -244,6 +247,17 @@ impl SqliteConnection {
             .with_code(code.clone())),
             (Some(conn), None) => Ok(conn),
         }
+    }
+
+    /// [`live`](SqliteConnection::live), with the column-name lists that
+    /// [`query`] keeps.
+    fn live_with_names(&mut self) -> Result<(&rusqlite::Connection, &mut ColumnNames)> {
+        if self.dead.is_none() {
+            if let Some(conn) = &self.conn {
+                return Ok((conn, &mut self.columns));
+            }
+        }
+        Err(self.live().expect_err("a connection that is closed or dead"))
     }
 
     /// Records a disconnect: the connection is dead from now on.
@@ -290,7 +304,9 @@ impl Connection for SqliteConnection {
     /// Runs one statement and collects its rows; the rows share one list of
     /// column names.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let result = self.live().and_then(|conn| query(conn, sql, params));
+        let result = self
+            .live_with_names()
+            .and_then(|(conn, names)| query(conn, names, sql, params));
         self.check(result)
     }
 
@@ -316,8 +332,8 @@ impl Connection for SqliteConnection {
     /// Runs [`SqliteDialect`]'s ping statement, `SELECT 1`.
     fn ping(&mut self) -> Result<()> {
         let result = self
-            .live()
-            .and_then(|conn| query(conn, SqliteDialect.ping_sql(), &[]).map(drop));
+            .live_with_names()
+            .and_then(|(conn, names)| query(conn, names, SqliteDialect.ping_sql(), &[]).map(drop));
         self.check(result)
     }
 
@@ -463,21 +479,63 @@ fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u
     run().map_err(from_rusqlite)
 }
 
-fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-    let run = || -> rusqlite::Result<Vec<Row>> {
+fn query(
+    conn: &rusqlite::Connection,
+    names: &mut ColumnNames,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Row>> {
+    let mut run = || -> rusqlite::Result<Vec<Row>> {
         let mut stmt = conn.prepare_cached(sql)?;
-        let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
         let mut rows = stmt.query(bind(params))?;
         let mut out = Vec::new();
+        let mut columns = None;
         while let Some(row) = rows.next()? {
-            let values = (0..columns.len())
-                .map(|i| to_value(i, row.get_ref(i)?))
-                .collect::<rusqlite::Result<Vec<Value>>>()?;
-            out.push(Row::new(columns.clone(), values));
+            // Read once a row is there: SQLite re-prepares a cached
+            // statement after a schema change when it is stepped, so only
+            // then does it report the columns the rows have.
+            let columns = columns.get_or_insert_with(|| names.of(row.as_ref()));
+            let mut values = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                values.push(to_value(i, row.get_ref(i)?)?);
+            }
+            out.push(Row::new(Arc::clone(columns), values));
         }
         Ok(out)
     };
     run().map_err(from_rusqlite)
+}
+
+/// The column-name lists of a connection's recent results, most recent
+/// first, so that a repeated query's rows share one list instead of
+/// allocating the names on every call. A list is reused only when it is
+/// equal, name for name, to the statement's columns now (a schema change
+/// can rename them), so rows are exactly what they would be without it.
+#[derive(Debug, Default)]
+struct ColumnNames {
+    recent: Vec<Arc<[String]>>,
+}
+
+impl ColumnNames {
+    /// How many lists are kept (rusqlite's statement cache holds 16
+    /// statements; most connections repeat fewer result shapes).
+    const KEEP: usize = 8;
+
+    /// The column names of `stmt`'s result.
+    fn of(&mut self, stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
+        let n = stmt.column_count();
+        let same = |names: &Arc<[String]>| {
+            names.len() == n && names.iter().zip(stmt.column_names()).all(|(a, b)| a == b)
+        };
+        if let Some(i) = self.recent.iter().position(same) {
+            self.recent[..=i].rotate_right(1);
+            return Arc::clone(&self.recent[0]);
+        }
+        let names: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
+        self.recent.truncate(Self::KEEP - 1);
+        self.recent.insert(0, Arc::clone(&names));
+        names
+    }
 }
 
 /// Column `index`'s value; text that is not UTF-8 is an error, never
@@ -752,5 +810,30 @@ mod tests {
             .busy_timeout(Duration::MAX);
         let mut conn = driver.connect().expect("connect");
         conn.ping().expect("ping");
+    }
+
+    #[test]
+    fn repeated_queries_share_column_names_until_a_schema_change_renames_them() {
+        let driver = SqliteDriver::memory("sqlite-unit-column-names").expect("memory driver");
+        let mut conn = driver.connect().expect("connect");
+        conn.execute("CREATE TABLE t (a INTEGER, b TEXT)", &[])
+            .expect("create");
+        conn.execute("INSERT INTO t VALUES (1, 'x')", &[])
+            .expect("insert");
+        let first = conn.query("SELECT * FROM t", &[]).expect("query");
+        let other = conn.query("SELECT b AS c FROM t", &[]).expect("query");
+        let again = conn.query("SELECT * FROM t", &[]).expect("query");
+        assert_eq!(first[0].columns(), ["a", "b"]);
+        assert_eq!(other[0].columns(), ["c"]);
+        assert!(std::ptr::eq(first[0].columns(), again[0].columns()));
+        conn.execute("ALTER TABLE t RENAME COLUMN b TO renamed", &[])
+            .expect("rename");
+        let renamed = conn.query("SELECT * FROM t", &[]).expect("query");
+        assert_eq!(renamed[0].columns(), ["a", "renamed"]);
+        assert_eq!(renamed[0].get("renamed"), Some(&Value::from("x")));
+        for _ in 0..2 * ColumnNames::KEEP {
+            conn.query("SELECT 1 AS one, 2 AS two", &[]).expect("query");
+        }
+        assert!(conn.columns.recent.len() <= ColumnNames::KEEP);
     }
 }

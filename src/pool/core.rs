@@ -14,7 +14,7 @@
 //! returned directly).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::{ConnId, Error, EventKind};
@@ -134,7 +134,10 @@ pub(crate) struct Core<C> {
     close_below: u64,
     connected_once: bool,
     waiters: VecDeque<WaiterId>,
-    grants: HashMap<WaiterId, Step<C>>,
+    /// Steps handed to waiters that have not picked them up yet. Few at a
+    /// time (each is taken as soon as its waiter runs), so a list searched
+    /// linearly beats a hash map.
+    grants: Vec<(WaiterId, Step<C>)>,
     next_waiter: WaiterId,
     last_connect_error: Option<Error>,
     journaling: bool,
@@ -152,7 +155,7 @@ impl<C> Core<C> {
             close_below: 0,
             connected_once: false,
             waiters: VecDeque::new(),
-            grants: HashMap::new(),
+            grants: Vec::new(),
             next_waiter: 1,
             last_connect_error: None,
             journaling,
@@ -189,6 +192,14 @@ impl<C> Core<C> {
         self.last_connect_error.as_ref()
     }
 
+    /// Whether any decision depends on the `now` the inputs take (recycle
+    /// ages and pre-ping idle times). When it does not, the shell may pass
+    /// any instant instead of reading its clock on every checkout and
+    /// return; the core's decisions are the same.
+    pub(crate) fn uses_time(&self) -> bool {
+        self.cfg.recycle.is_some() || self.cfg.pre_ping_idle.is_some()
+    }
+
     // ----- outputs -----
 
     /// Hands every pending event to `f`, in order. The shell calls this
@@ -199,6 +210,7 @@ impl<C> Core<C> {
         }
     }
 
+    #[inline]
     fn emit(&mut self, conn: Option<ConnId>, kind: EventKind, detail: impl Into<Cow<'static, str>>) {
         if self.journaling {
             self.events.push(PendingEvent {
@@ -212,6 +224,7 @@ impl<C> Core<C> {
     // ----- inputs -----
 
     /// A caller wants a connection.
+    #[inline]
     pub(crate) fn checkout(&mut self, now: Instant) -> Step<C> {
         // First come, first served: a newcomer never overtakes a waiter.
         if self.waiters.is_empty() {
@@ -237,6 +250,7 @@ impl<C> Core<C> {
     }
 
     /// Decides how an idle connection, already counted out, is handed out.
+    #[inline]
     fn prepare(&mut self, conn: C, meta: Meta, now: Instant) -> Step<C> {
         if meta.generation < self.generation {
             self.emit(
@@ -270,7 +284,8 @@ impl<C> Core<C> {
 
     /// A waiter's grant, if one arrived.
     pub(crate) fn take_grant(&mut self, id: WaiterId) -> Option<Step<C>> {
-        self.grants.remove(&id)
+        let i = self.grants.iter().position(|(w, _)| *w == id)?;
+        Some(self.grants.swap_remove(i).1)
     }
 
     /// A waiter gives up (timeout, or its future was dropped). Returns the
@@ -278,7 +293,7 @@ impl<C> Core<C> {
     /// [`give_back`](Core::give_back). With `timed_out`, journals the
     /// timeout when no grant had arrived.
     pub(crate) fn cancel_wait(&mut self, id: WaiterId, timed_out: bool) -> Option<Step<C>> {
-        if let Some(step) = self.grants.remove(&id) {
+        if let Some(step) = self.take_grant(id) {
             return Some(step);
         }
         self.waiters.retain(|&w| w != id);
@@ -366,6 +381,7 @@ impl<C> Core<C> {
     }
 
     /// A connection comes back, reset by the shell.
+    #[inline]
     pub(crate) fn checkin(&mut self, conn: C, mut meta: Meta, reset: Reset, now: Instant) -> Checkin<C> {
         let detail = match reset {
             Reset::Clean => "",
@@ -386,12 +402,13 @@ impl<C> Core<C> {
 
     /// Puts a connection that is not out any more in the idle queue, or
     /// hands it to the first waiter.
+    #[inline]
     fn hand_over(&mut self, conn: C, meta: Meta, now: Instant) -> Option<WaiterId> {
         match self.waiters.pop_front() {
             Some(waiter) => {
                 self.out += 1;
                 let step = self.prepare(conn, meta, now);
-                self.grants.insert(waiter, step);
+                self.grants.push((waiter, step));
                 Some(waiter)
             }
             None => {
@@ -456,7 +473,7 @@ impl<C> Core<C> {
         match self.waiters.pop_front() {
             Some(waiter) => {
                 self.out += 1;
-                self.grants.insert(waiter, Step::Connect);
+                self.grants.push((waiter, Step::Connect));
                 Some(waiter)
             }
             None => {

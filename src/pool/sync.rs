@@ -1,6 +1,5 @@
 //! The threaded shell around the pool core.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -32,17 +31,58 @@ pub struct Pool<D: Driver> {
 struct Inner<D: Driver> {
     driver: D,
     dialect: Arc<dyn Dialect>,
-    state: Mutex<State<D::Connection>>,
+    state: Mutex<State<Boxed<D>>>,
     journal: Option<Journal>,
     clock: Clock,
+    /// Whether the core decides anything with `now` (see
+    /// [`Core::uses_time`]); when it does not, checkouts and returns pass
+    /// `epoch` instead of reading the clock.
+    uses_time: bool,
+    /// The instant the pool was built, on its clock.
+    epoch: Instant,
     timeout: Duration,
     reset: ResetOnReturn,
 }
 
+/// A driver connection as the pool holds it: boxed once when opened, so
+/// that checkouts and returns move a pointer, not the connection.
+type Boxed<D> = Box<<D as Driver>::Connection>;
+
 /// The core and, for each waiting checkout, the condition it sleeps on.
 struct State<C> {
     core: Core<C>,
-    waiting: HashMap<WaiterId, Arc<Condvar>>,
+    /// The waiting checkouts and their conditions. Few and short-lived: a
+    /// list searched linearly.
+    waiting: Vec<(WaiterId, Arc<Condvar>)>,
+    /// Conditions of finished waits, reused by the next ones.
+    spare: Vec<Arc<Condvar>>,
+}
+
+impl<C> State<C> {
+    /// The condition waiter `id` sleeps on, to notify once the lock is
+    /// released (so that the woken thread does not block on it at once).
+    fn waker(&self, id: WaiterId) -> Option<Arc<Condvar>> {
+        self.waiting
+            .iter()
+            .find(|(w, _)| *w == id)
+            .map(|(_, cv)| Arc::clone(cv))
+    }
+
+    /// Waiter `id` stops waiting; its condition is kept for the next one.
+    /// A late notification on it only wakes that next waiter spuriously.
+    fn end_wait(&mut self, id: WaiterId) {
+        if let Some(i) = self.waiting.iter().position(|(w, _)| *w == id) {
+            let (_, cv) = self.waiting.swap_remove(i);
+            self.spare.push(cv);
+        }
+    }
+}
+
+/// Wakes the waiter a [`State::waker`] found, if any. Call without the lock.
+fn notify(waker: Option<Arc<Condvar>>) {
+    if let Some(cv) = waker {
+        cv.notify_one();
+    }
 }
 
 impl<D: Driver> Clone for Pool<D> {
@@ -72,14 +112,19 @@ impl<D: Driver> Pool<D> {
     pub fn new(driver: D, config: PoolConfig) -> Result<Self> {
         config.validate()?;
         let dialect = driver.dialect();
+        let core = Core::new(config.core_config(), config.journal.is_some());
+        let clock = config.effective_clock();
         Ok(Pool {
             inner: Arc::new(Inner {
                 dialect,
+                uses_time: core.uses_time(),
+                epoch: clock.now(),
                 state: Mutex::new(State {
-                    core: Core::new(config.core_config(), config.journal.is_some()),
-                    waiting: HashMap::new(),
+                    core,
+                    waiting: Vec::new(),
+                    spare: Vec::new(),
                 }),
-                clock: config.effective_clock(),
+                clock,
                 journal: config.journal,
                 timeout: config.timeout,
                 reset: config.reset_on_return,
@@ -98,7 +143,7 @@ impl<D: Driver> Pool<D> {
     /// carrying the last connect error as its source.
     pub fn get(&self) -> Result<PooledConnection<D>> {
         loop {
-            let now = self.inner.clock.now();
+            let now = self.inner.now();
             let mut state = self.inner.lock();
             let step = state.core.checkout(now);
             let step = match step {
@@ -134,11 +179,10 @@ impl<D: Driver> Pool<D> {
     pub fn dispose(&self) {
         let mut state = self.inner.lock();
         let (idle, woken) = state.core.dispose();
-        for w in woken {
-            wake(&state, w);
-        }
+        let wakers: Vec<_> = woken.into_iter().map(|w| state.waker(w)).collect();
         self.inner.flush(&mut state);
         drop(state);
+        wakers.into_iter().for_each(notify);
         // The lock is released before any driver connection is closed.
         for (mut conn, meta) in idle {
             let result = conn.close();
@@ -172,19 +216,13 @@ impl<D: Driver> Pool<D> {
     }
 }
 
-fn wake<C>(state: &State<C>, waiter: WaiterId) {
-    if let Some(cv) = state.waiting.get(&waiter) {
-        cv.notify_one();
-    }
-}
-
 /// A connection ready to hand out, before it is tied to a pool handle.
 struct Ready<C> {
     conn: C,
     meta: Meta,
 }
 
-impl<C> Ready<C> {
+impl<C> Ready<Box<C>> {
     fn into_pooled<D: Driver<Connection = C>>(self, pool: &Pool<D>) -> PooledConnection<D> {
         PooledConnection {
             pool: pool.clone(),
@@ -196,13 +234,24 @@ impl<C> Ready<C> {
 }
 
 impl<D: Driver> Inner<D> {
-    fn lock(&self) -> MutexGuard<'_, State<D::Connection>> {
+    #[inline]
+    fn lock(&self) -> MutexGuard<'_, State<Boxed<D>>> {
         lock(&self.state)
+    }
+
+    /// The `now` to give the core: the clock's, when the core uses it.
+    #[inline]
+    fn now(&self) -> Instant {
+        if self.uses_time {
+            self.clock.now()
+        } else {
+            self.epoch
+        }
     }
 
     /// Writes the core's pending events to the journal, under the lock so
     /// the journal keeps the core's order.
-    fn flush(&self, state: &mut State<D::Connection>) {
+    fn flush(&self, state: &mut State<Boxed<D>>) {
         if let Some(journal) = &self.journal {
             state
                 .core
@@ -210,17 +259,20 @@ impl<D: Driver> Inner<D> {
         }
     }
 
-    /// Waits as waiter `id` for a grant, until the timeout.
+    /// Waits as waiter `id` for a grant, until the timeout. `now` is the
+    /// instant the checkout gave the core.
     fn wait(
         &self,
-        mut state: MutexGuard<'_, State<D::Connection>>,
+        mut state: MutexGuard<'_, State<Boxed<D>>>,
         id: WaiterId,
-        start: Instant,
-    ) -> Result<Step<D::Connection>> {
+        now: Instant,
+    ) -> Result<Step<Boxed<D>>> {
         self.flush(&mut state);
-        let cv = Arc::new(Condvar::new());
-        state.waiting.insert(id, Arc::clone(&cv));
-        let deadline = start + self.timeout;
+        let cv = state.spare.pop().unwrap_or_default();
+        state.waiting.push((id, Arc::clone(&cv)));
+        // The timeout runs from the checkout, on the real clock.
+        let mut now = if self.uses_time { now } else { self.clock.now() };
+        let deadline = now + self.timeout;
         // A manual clock does not wake anyone: poll it.
         let slice = if self.clock.is_manual() {
             Duration::from_millis(1)
@@ -229,13 +281,12 @@ impl<D: Driver> Inner<D> {
         };
         loop {
             if let Some(step) = state.core.take_grant(id) {
-                state.waiting.remove(&id);
+                state.end_wait(id);
                 self.flush(&mut state);
                 return Ok(step);
             }
-            let now = self.clock.now();
             if now >= deadline {
-                state.waiting.remove(&id);
+                state.end_wait(id);
                 if let Some(step) = state.core.cancel_wait(id, true) {
                     self.flush(&mut state);
                     return Ok(step);
@@ -252,12 +303,13 @@ impl<D: Driver> Inner<D> {
                 .wait_timeout(state, wait)
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
+            now = self.clock.now();
         }
     }
 
     /// Performs a checkout step's I/O. `Ok(None)` means "start over" (a
     /// connection found dirty at checkout was invalidated).
-    fn run(&self, step: Step<D::Connection>) -> Result<Option<Ready<D::Connection>>> {
+    fn run(&self, step: Step<Boxed<D>>) -> Result<Option<Ready<Boxed<D>>>> {
         match step {
             Step::Ready { conn, meta, ping } => self.ready(conn, meta, ping),
             Step::Connect => self.connect().map(Some),
@@ -275,23 +327,22 @@ impl<D: Driver> Inner<D> {
     }
 
     /// Opens a connection for a reserved slot.
-    fn connect(&self) -> Result<Ready<D::Connection>> {
+    fn connect(&self) -> Result<Ready<Boxed<D>>> {
         let result = self.driver.connect();
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.lock();
         let (meta, woken) = state.core.connected(result.as_ref().map(|c| c.id()), now);
-        if let Some(w) = woken {
-            wake(&state, w);
-        }
+        let waker = woken.and_then(|w| state.waker(w));
         self.flush(&mut state);
         drop(state);
-        let conn = result?;
+        notify(waker);
+        let conn = Box::new(result?);
         let meta = meta.expect("the core returns a record for every successful connect");
         Ok(Ready { conn, meta })
     }
 
     /// Pings if asked, and makes sure no transaction is open.
-    fn ready(&self, mut conn: D::Connection, meta: Meta, ping: bool) -> Result<Option<Ready<D::Connection>>> {
+    fn ready(&self, mut conn: Boxed<D>, meta: Meta, ping: bool) -> Result<Option<Ready<Boxed<D>>>> {
         if ping {
             match conn.ping() {
                 Ok(()) => {
@@ -343,15 +394,16 @@ impl<D: Driver> Inner<D> {
     /// Gives back the slot of a closed connection.
     fn release(&self, meta: &Meta, closed: Result<()>) {
         let mut state = self.lock();
-        if let Some(w) = state.core.release(meta, closed.as_ref().map(|_| ())) {
-            wake(&state, w);
-        }
+        let woken = state.core.release(meta, closed.as_ref().map(|_| ()));
+        let waker = woken.and_then(|w| state.waker(w));
         self.flush(&mut state);
+        drop(state);
+        notify(waker);
     }
 
     /// Invalidates an out connection: journal, close (errors swallowed and
     /// journaled), give the slot back.
-    fn invalidate(&self, mut conn: D::Connection, meta: &Meta, cause: Option<&Error>) {
+    fn invalidate(&self, mut conn: Boxed<D>, meta: &Meta, cause: Option<&Error>) {
         let mut state = self.lock();
         state.core.invalidate(meta, cause);
         self.flush(&mut state);
@@ -362,7 +414,7 @@ impl<D: Driver> Inner<D> {
     }
 
     /// Returns a connection: reset it, then check it in (or close it).
-    fn checkin(&self, mut conn: D::Connection, meta: Meta) {
+    fn checkin(&self, mut conn: Boxed<D>, meta: Meta) {
         let reset = if conn.in_transaction() {
             match self.reset {
                 ResetOnReturn::Rollback => conn.rollback().map(|()| Reset::RolledBack),
@@ -386,14 +438,14 @@ impl<D: Driver> Inner<D> {
                 return;
             }
         };
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.lock();
         match state.core.checkin(conn, meta, reset, now) {
             Checkin::Kept(woken) => {
-                if let Some(w) = woken {
-                    wake(&state, w);
-                }
+                let waker = woken.and_then(|w| state.waker(w));
                 self.flush(&mut state);
+                drop(state);
+                notify(waker);
             }
             Checkin::Close(mut conn) => {
                 self.flush(&mut state);
@@ -411,7 +463,7 @@ impl<D: Driver> Inner<D> {
 /// invalidated if the thread is panicking).
 pub struct PooledConnection<D: Driver> {
     pool: Pool<D>,
-    conn: Option<D::Connection>,
+    conn: Option<Boxed<D>>,
     meta: Meta,
     detached: bool,
 }
@@ -465,10 +517,11 @@ impl<D: Driver> PooledConnection<D> {
         }
         self.detached = true;
         let mut state = self.pool.inner.lock();
-        if let Some(w) = state.core.detach(&self.meta) {
-            wake(&state, w);
-        }
+        let woken = state.core.detach(&self.meta);
+        let waker = woken.and_then(|w| state.waker(w));
         self.pool.inner.flush(&mut state);
+        drop(state);
+        notify(waker);
     }
 
     /// Whether the connection was soft-invalidated.
@@ -486,7 +539,7 @@ impl<D: Driver> PooledConnection<D> {
         &self.pool
     }
 
-    fn close_detached(&self, mut conn: D::Connection) {
+    fn close_detached(&self, mut conn: Boxed<D>) {
         let result = conn.close();
         if let Some(journal) = &self.pool.inner.journal {
             let detail = result.err().map(|e| e.to_string()).unwrap_or_default();
@@ -525,5 +578,258 @@ impl<D: Driver> Drop for PooledConnection<D> {
         } else {
             self.pool.inner.checkin(conn, self.meta);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The shell's waiting paths and its use of the clock.
+
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::thread;
+
+    use super::*;
+    use crate::{ConnId, ErrorClass, ErrorKind, Row, Value};
+
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+    #[derive(Debug)]
+    struct TestDialect;
+
+    impl Dialect for TestDialect {
+        fn name(&self) -> &str {
+            "test"
+        }
+        fn classify(&self, err: &Error) -> ErrorClass {
+            match err.kind() {
+                ErrorKind::Closed => ErrorClass::Disconnect,
+                _ => ErrorClass::Other,
+            }
+        }
+    }
+
+    /// Connections that do nothing but count their pings.
+    #[derive(Debug, Default)]
+    struct TestDriver {
+        pings: Arc<AtomicUsize>,
+    }
+
+    #[derive(Debug)]
+    struct TestConn {
+        id: ConnId,
+        pings: Arc<AtomicUsize>,
+    }
+
+    impl Driver for TestDriver {
+        type Connection = TestConn;
+        fn connect(&self) -> Result<TestConn> {
+            Ok(TestConn {
+                id: ConnId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+                pings: Arc::clone(&self.pings),
+            })
+        }
+        fn dialect(&self) -> Arc<dyn Dialect> {
+            Arc::new(TestDialect)
+        }
+    }
+
+    impl Connection for TestConn {
+        fn id(&self) -> ConnId {
+            self.id
+        }
+        fn execute(&mut self, _: &str, _: &[Value]) -> Result<u64> {
+            Ok(0)
+        }
+        fn query(&mut self, _: &str, _: &[Value]) -> Result<Vec<Row>> {
+            Ok(Vec::new())
+        }
+        fn begin(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn rollback(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn ping(&mut self) -> Result<()> {
+            self.pings.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        fn in_transaction(&self) -> bool {
+            false
+        }
+        fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn pool(config: PoolConfig) -> Pool<TestDriver> {
+        Pool::new(TestDriver::default(), config).unwrap()
+    }
+
+    /// Waits until `n` checkouts wait.
+    fn until_waiting(pool: &Pool<TestDriver>, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.status().waiting != n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} waiters expected: {:?}",
+                pool.status()
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn waiters_are_served_first_come_first_served() {
+        let pool = pool(PoolConfig::new().size(1).max_overflow(0));
+        let held = pool.get().unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut threads = Vec::new();
+        for i in 0..4 {
+            let (pool2, order) = (pool.clone(), Arc::clone(&order));
+            threads.push(thread::spawn(move || {
+                let conn = pool2.get().unwrap();
+                order.lock().unwrap().push(i);
+                drop(conn);
+            }));
+            until_waiting(&pool, i + 1);
+        }
+        drop(held);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+        assert_eq!(pool.status().waiting, 0);
+        pool.check_counters().unwrap();
+    }
+
+    #[test]
+    fn a_timed_out_wait_leaves_nothing_behind_and_the_next_wait_is_served() {
+        let pool = pool(
+            PoolConfig::new()
+                .size(1)
+                .max_overflow(0)
+                .timeout(Duration::from_millis(30)),
+        );
+        let held = pool.get().unwrap();
+        for _ in 0..3 {
+            let err = pool.get().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout);
+            assert_eq!(pool.status().waiting, 0);
+        }
+        let pool2 = pool.clone();
+        let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
+        until_waiting(&pool, 1);
+        let id = held.id();
+        drop(held);
+        assert_eq!(waiter.join().unwrap().unwrap(), id);
+        pool.check_counters().unwrap();
+    }
+
+    #[test]
+    fn invalidate_and_detach_wake_a_waiter() {
+        let pool = pool(PoolConfig::new().size(1).max_overflow(0));
+        for detach in [false, true] {
+            let mut held = pool.get().unwrap();
+            let pool2 = pool.clone();
+            let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
+            until_waiting(&pool, 1);
+            let id = held.id();
+            if detach {
+                held.detach();
+                assert_ne!(waiter.join().unwrap().unwrap(), id);
+                drop(held);
+            } else {
+                held.invalidate();
+                assert_ne!(waiter.join().unwrap().unwrap(), id);
+            }
+            pool.check_counters().unwrap();
+        }
+    }
+
+    #[test]
+    fn many_threads_never_exceed_the_pool() {
+        let pool = pool(PoolConfig::new().size(2).max_overflow(1));
+        let out = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        thread::scope(|s| {
+            for _ in 0..12 {
+                s.spawn(|| {
+                    for _ in 0..300 {
+                        let conn = pool.get().unwrap();
+                        let n = out.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                        thread::yield_now();
+                        out.fetch_sub(1, Ordering::SeqCst);
+                        drop(conn);
+                    }
+                });
+            }
+        });
+        assert!(peak.load(Ordering::SeqCst) <= 3);
+        let status = pool.status();
+        assert_eq!((status.checked_out, status.waiting), (0, 0));
+        assert!(status.checked_in <= 2);
+        pool.check_counters().unwrap();
+    }
+
+    #[test]
+    fn recycle_and_pre_ping_idle_still_read_the_clock() {
+        let clock = Clock::manual();
+        let pool = pool(
+            PoolConfig::new()
+                .size(1)
+                .recycle(Duration::from_secs(60))
+                .pre_ping_idle(Duration::from_secs(10))
+                .clock(clock.clone()),
+        );
+        let first = pool.get().unwrap().id();
+        // Busy: no ping.
+        assert_eq!(pool.get().unwrap().id(), first);
+        assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 0);
+        // Idle past pre_ping_idle: pinged.
+        clock.advance(Duration::from_secs(11));
+        assert_eq!(pool.get().unwrap().id(), first);
+        assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 1);
+        // Older than recycle: replaced.
+        clock.advance(Duration::from_secs(50));
+        assert_ne!(pool.get().unwrap().id(), first);
+    }
+
+    #[test]
+    fn without_recycle_or_pre_ping_idle_the_clock_is_not_read_at_checkout() {
+        let clock = Clock::manual();
+        let pool = pool(PoolConfig::new().size(1).pre_ping(true).clock(clock.clone()));
+        assert!(!pool.inner.uses_time);
+        let first = pool.get().unwrap().id();
+        clock.advance(Duration::from_secs(3600));
+        // Still the same connection, pinged at every checkout after its first.
+        assert_eq!(pool.get().unwrap().id(), first);
+        assert_eq!(pool.get().unwrap().id(), first);
+        assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn the_timeout_runs_on_the_pool_clock_without_recycle() {
+        let clock = Clock::manual();
+        let pool = pool(
+            PoolConfig::new()
+                .size(1)
+                .max_overflow(0)
+                .timeout(Duration::from_secs(5))
+                .clock(clock.clone()),
+        );
+        let _held = pool.get().unwrap();
+        let pool2 = pool.clone();
+        let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
+        until_waiting(&pool, 1);
+        clock.advance(Duration::from_secs(4));
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(pool.status().waiting, 1);
+        clock.advance(Duration::from_secs(1));
+        let err = waiter.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
     }
 }
