@@ -9,9 +9,8 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::clock::lock;
 use crate::{ConnId, Connection, Dialect, Driver, Error, MockServer, Result, Row, Value};
 
 /// Opens [`AsyncConnection`]s; the async mirror of [`Driver`].
@@ -199,7 +198,7 @@ impl<D: Driver> AsyncDriver for Blocking<D> {
             .map_err(join_error)??;
         Ok(BlockingConnection {
             id: conn.id(),
-            inner: Arc::new(Mutex::new(Some(conn))),
+            inner: Arc::new(tokio::sync::Mutex::new(Some(conn))),
         })
     }
 
@@ -215,7 +214,11 @@ impl<D: Driver> AsyncDriver for Blocking<D> {
 /// know), so a pool rolls the connection back before reusing it.
 pub struct BlockingConnection<C> {
     id: ConnId,
-    inner: Arc<Mutex<Option<C>>>,
+    /// A fair (FIFO) async lock: operations reach the connection in the
+    /// order they were issued, and a cancelled one that already started
+    /// keeps the lock until it ends, so it can never run after a later
+    /// operation (a rollback, say).
+    inner: Arc<tokio::sync::Mutex<Option<C>>>,
 }
 
 impl<C> fmt::Debug for BlockingConnection<C> {
@@ -231,9 +234,12 @@ impl<C: Connection> BlockingConnection<C> {
         &self,
         f: impl FnOnce(&mut C) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let inner = Arc::clone(&self.inner);
         let id = self.id;
-        tokio::task::spawn_blocking(move || match lock(&inner).as_mut() {
+        // Dropped while waiting for the lock: the operation never starts.
+        let mut conn = Arc::clone(&self.inner).lock_owned().await;
+        // Dropped from here on: the operation runs to its end, holding the
+        // lock until then.
+        tokio::task::spawn_blocking(move || match conn.as_mut() {
             Some(conn) => f(conn),
             None => Err(Error::closed(format!("{id}: the connection is closed"))),
         })
@@ -274,8 +280,8 @@ impl<C: Connection> AsyncConnection for BlockingConnection<C> {
         }
     }
     async fn close(&mut self) -> Result<()> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || match lock(&inner).take() {
+        let mut conn = Arc::clone(&self.inner).lock_owned().await;
+        tokio::task::spawn_blocking(move || match conn.take() {
             Some(mut conn) => conn.close(),
             None => Ok(()),
         })

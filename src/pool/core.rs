@@ -179,7 +179,6 @@ impl<C> Core<C> {
     /// Whether any decision reads the `now` the inputs take (recycle age,
     /// idle time before a pre-ping). When none does, a shell may pass any
     /// instant and skip reading its clock.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn uses_time(&self) -> bool {
         self.cfg.recycle.is_some() || (self.cfg.pre_ping && self.cfg.pre_ping_idle.is_some())
     }
@@ -190,14 +189,6 @@ impl<C> Core<C> {
 
     pub(crate) fn last_connect_error(&self) -> Option<&Error> {
         self.last_connect_error.as_ref()
-    }
-
-    /// Whether any decision depends on the `now` the inputs take (recycle
-    /// ages and pre-ping idle times). When it does not, the shell may pass
-    /// any instant instead of reading its clock on every checkout and
-    /// return; the core's decisions are the same.
-    pub(crate) fn uses_time(&self) -> bool {
-        self.cfg.recycle.is_some() || self.cfg.pre_ping_idle.is_some()
     }
 
     // ----- outputs -----
