@@ -326,6 +326,14 @@ mod engine {
         });
 
         let mut conn = engine.connect().expect("connect");
+        // The point lookup as users write it: one row, like `query_row`.
+        group.bench_function("engine_query_row", |b| {
+            b.iter(|| {
+                let id = next_id(&mut i);
+                let row = conn.query_row(SELECT, &[Value::Integer(id)]).expect("query");
+                black_box(row.expect("a row"))
+            })
+        });
         group.bench_function("engine_held_connection", |b| {
             b.iter(|| {
                 let id = next_id(&mut i);

@@ -40,6 +40,11 @@ pub trait AsyncConnection: Send + 'static {
     fn execute(&mut self, sql: &str, params: &[Value]) -> impl Future<Output = Result<u64>> + Send;
     /// Runs a statement and collects its rows.
     fn query(&mut self, sql: &str, params: &[Value]) -> impl Future<Output = Result<Vec<Row>>> + Send;
+    /// Runs a statement and returns its first row, if any. Default:
+    /// `query` and keep the first row.
+    fn query_row(&mut self, sql: &str, params: &[Value]) -> impl Future<Output = Result<Option<Row>>> + Send {
+        async move { Ok(self.query(sql, params).await?.into_iter().next()) }
+    }
     /// Opens a transaction.
     fn begin(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Commits the open transaction.
@@ -259,6 +264,10 @@ impl<C: Connection> AsyncConnection for BlockingConnection<C> {
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let (sql, params) = (sql.to_owned(), params.to_vec());
         self.run(move |c| c.query(&sql, &params)).await
+    }
+    async fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.run(move |c| c.query_row(&sql, &params)).await
     }
     async fn begin(&mut self) -> Result<()> {
         self.run(C::begin).await

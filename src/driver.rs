@@ -53,6 +53,13 @@ pub trait Connection: Send + 'static {
     /// Runs a statement and collects its rows. May block.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
 
+    /// Runs a statement and returns its first row, if any; a driver may
+    /// leave the other rows unread. May block. Default: [`query`](Connection::query)
+    /// and keep the first row.
+    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
     /// Opens a transaction. Fails if one is already open. May block.
     fn begin(&mut self) -> Result<()>;
 
@@ -84,6 +91,9 @@ impl<C: Connection + ?Sized> Connection for Box<C> {
     }
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         (**self).query(sql, params)
+    }
+    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        (**self).query_row(sql, params)
     }
     fn begin(&mut self) -> Result<()> {
         (**self).begin()

@@ -126,6 +126,16 @@ impl<D: Driver> EngineConnection<D> {
         self.run(|c| crate::run_script(c, script))
     }
 
+    /// Runs a query outside any transaction and returns its first row, if
+    /// any (a point lookup; the driver may leave the rest unread).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](EngineConnection::execute).
+    pub fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.run(|c| c.query_row(sql, params))
+    }
+
     /// Begins a transaction. It rolls back when dropped uncommitted.
     ///
     /// # Errors
@@ -238,6 +248,15 @@ impl<D: Driver> Transaction<'_, D> {
     /// As [`execute`](Transaction::execute).
     pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         self.run(|c| c.query(sql, params))
+    }
+
+    /// Runs a query in the transaction and returns its first row, if any.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Transaction::execute).
+    pub fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.run(|c| c.query_row(sql, params))
     }
 
     /// Whether the connection died inside this transaction.

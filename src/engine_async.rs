@@ -109,6 +109,17 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         self.settle(result).await
     }
 
+    /// Runs a query in autocommit mode and returns its first row, if any.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](AsyncEngineConnection::execute).
+    pub async fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let conn = self.ready().await?;
+        let result = conn.query_row(sql, params).await;
+        self.settle(result).await
+    }
+
     /// Begins a transaction.
     ///
     /// # Errors
@@ -244,6 +255,17 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
     pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let conn = self.active()?;
         let result = conn.query(sql, params).await;
+        self.settle(result).await
+    }
+
+    /// Runs a query in the transaction and returns its first row, if any.
+    ///
+    /// # Errors
+    ///
+    /// As [`Transaction::execute`](crate::Transaction::execute).
+    pub async fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let conn = self.active()?;
+        let result = conn.query_row(sql, params).await;
         self.settle(result).await
     }
 

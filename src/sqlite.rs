@@ -310,6 +310,14 @@ impl Connection for SqliteConnection {
         self.check(result)
     }
 
+    /// Steps the statement once: the rows after the first are not read.
+    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let result = self
+            .live_with_names()
+            .and_then(|(conn, names)| query_up_to(conn, names, sql, params, 1));
+        self.check(result).map(|rows| rows.into_iter().next())
+    }
+
     /// `BEGIN` (deferred: locks are taken by the first read or write).
     fn begin(&mut self) -> Result<()> {
         self.run("BEGIN")
@@ -485,12 +493,24 @@ fn query(
     sql: &str,
     params: &[Value],
 ) -> Result<Vec<Row>> {
+    query_up_to(conn, names, sql, params, usize::MAX)
+}
+
+/// Runs a query and collects at most `limit` rows; the rest are not read.
+fn query_up_to(
+    conn: &rusqlite::Connection,
+    names: &mut ColumnNames,
+    sql: &str,
+    params: &[Value],
+    limit: usize,
+) -> Result<Vec<Row>> {
     let mut run = || -> rusqlite::Result<Vec<Row>> {
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query(bind(params))?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(limit.min(4));
         let mut columns = None;
-        while let Some(row) = rows.next()? {
+        while out.len() < limit {
+            let Some(row) = rows.next()? else { break };
             // Read once a row is there: SQLite re-prepares a cached
             // statement after a schema change when it is stepped, so only
             // then does it report the columns the rows have.

@@ -257,6 +257,10 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
         faulty_call!(self, Op::Query, sql, |c| c.query(sql, params))
     }
 
+    async fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        faulty_call!(self, Op::Query, sql, |c| c.query_row(sql, params))
+    }
+
     async fn begin(&mut self) -> Result<()> {
         faulty_call!(self, Op::Begin, Op::Begin.implied_sql(), |c| c.begin())
     }

@@ -389,6 +389,11 @@ impl<C: Connection> Connection for FaultyConnection<C> {
         self.run(Op::Query, sql, |c| c.query(sql, params))
     }
 
+    /// A query as far as rules go (`Op::Query`).
+    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.run(Op::Query, sql, |c| c.query_row(sql, params))
+    }
+
     fn begin(&mut self) -> Result<()> {
         self.run(Op::Begin, Op::Begin.implied_sql(), C::begin)
     }
