@@ -138,7 +138,9 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
                 state: TxState::Active,
             }),
             Err(err) => {
-                self.needs_rollback = !err.connection_invalidated();
+                // BEGIN certainly failed: there is nothing to roll back
+                // (the mark stays only when this future is dropped).
+                self.needs_rollback = false;
                 Err(err)
             }
         }
@@ -185,8 +187,13 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         if self.needs_rollback {
             let conn = self.conn.as_mut().expect("checked out above");
             let result = conn.rollback().await;
-            self.settle(result).await?;
             self.needs_rollback = false;
+            if let Err(err) = self.settle(result).await {
+                // A connection that cannot roll back must not be reused
+                // (as in the threaded engine).
+                self.invalidate().await;
+                return Err(err.with_invalidated(true));
+            }
         }
         if self.conn.is_none() {
             self.conn = Some(self.engine.pool.get().await?);

@@ -91,6 +91,13 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
                 .await?
             }
         };
+        // An outage that began while a rule held this connect refuses it.
+        if shared.in_outage() {
+            return Err(injected_disconnect(
+                &**dialect,
+                "connection refused: server is down",
+            ));
+        }
         let inner = self.inner().connect().await?;
         if let Then::ApplyThenKill = then {
             drop(inner);
@@ -99,13 +106,18 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
                 "connection dropped right after connect (injected)",
             ));
         }
-        Ok(FaultyConnection::register(
-            inner.id(),
-            inner,
-            |_| {},
-            shared,
-            dialect,
-        ))
+        let conn = FaultyConnection::register(inner.id(), inner, |_| {}, shared, dialect);
+        // An outage that began while the inner connect was under way could
+        // not kill this connection, unregistered then (see the sync
+        // connect): refuse it now.
+        if shared.in_outage() {
+            conn.kill_now();
+            return Err(injected_disconnect(
+                &**dialect,
+                "connection refused: server is down",
+            ));
+        }
+        Ok(conn)
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
@@ -213,9 +225,13 @@ impl<C: AsyncConnection> FaultyConnection<C> {
         }
     }
 
-    /// Ends a call: kills the connection if the rule said so.
+    /// Ends a call: kills the connection if the rule said so; a connection
+    /// killed while the call was in the inner driver fails the call with a
+    /// disconnect, as in sync code (`Taken` already dropped, and so closed,
+    /// its inner connection).
     fn end_call<T>(&self, op: Op, then: Then, result: Result<T>) -> Result<T> {
         match then {
+            Then::Proceed if self.is_dead() => Err(self.dead_error(op)),
             Then::Proceed => result,
             Then::ApplyThenKill => {
                 self.kill_now();
@@ -282,7 +298,8 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
         if self.closed || self.is_dead() {
             return false;
         }
-        lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction)
+        let open = lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction);
+        self.after_peek(open)
     }
 
     async fn close(&mut self) -> Result<()> {
@@ -293,10 +310,17 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
         let result = if self.is_dead() {
             Ok(())
         } else {
-            faulty_call!(self, Op::Close, "", |c| {
-                reached = true;
-                c.close()
-            })
+            // In a block of its own: a rule that fails the close must not
+            // skip the bookkeeping below.
+            let reached = &mut reached;
+            let this = &*self;
+            async move {
+                faulty_call!(this, Op::Close, "", |c| {
+                    *reached = true;
+                    c.close()
+                })
+            }
+            .await
         };
         self.closed = true;
         self.shared.unregister(self.id);

@@ -280,6 +280,18 @@ impl<C: Send + 'static> FaultyConnection<C> {
         self.cell.kill();
     }
 
+    /// After reading the inner connection's local state under its lock:
+    /// a kill that found the lock taken is seen here (the fence pairs with
+    /// the one in `Cell::kill`), and the inner connection is closed now.
+    pub(super) fn after_peek(&self, answer: bool) -> bool {
+        fence(Ordering::SeqCst);
+        if self.is_dead() {
+            self.cell.close_inner(&mut lock(&self.cell.inner));
+            return false;
+        }
+        answer
+    }
+
     /// Consults the rules for `op`.
     pub(super) fn fired(&self, op: Op, sql: &str) -> Option<Fired> {
         if self.shared.any_armed(op) {
@@ -329,6 +341,9 @@ impl<C: Connection> FaultyConnection<C> {
             )));
         }
         if self.is_dead() {
+            // Killed while nothing held the lock, or while only a peek did:
+            // make sure the inner connection is closed.
+            self.cell.close_inner(&mut lock(&self.cell.inner));
             return Err(self.dead_error(op));
         }
         let Some(Fired { rule, action }) = self.fired(op, sql) else {
@@ -417,7 +432,8 @@ impl<C: Connection> Connection for FaultyConnection<C> {
         if self.closed || self.is_dead() {
             return false;
         }
-        lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction)
+        let open = lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction);
+        self.after_peek(open)
     }
 
     /// Closes the inner connection, whatever a `close` rule does to the

@@ -296,7 +296,6 @@ impl<C> Core<C> {
 
     /// Returns a step a cancelled checkout will not use. Returns the waiter
     /// to wake, if the step went to one.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn give_back(&mut self, step: Step<C>, now: Instant) -> Option<WaiterId> {
         match step {
             Step::Ready { conn, meta, .. } | Step::Replace { conn, meta } => {
@@ -304,7 +303,10 @@ impl<C> Core<C> {
                 self.out -= 1;
                 self.hand_over(conn, meta, now)
             }
-            Step::Connect => self.free_slot(),
+            Step::Connect => {
+                self.out -= 1;
+                self.free_slot()
+            }
             Step::Wait(id) => {
                 self.waiters.retain(|&w| w != id);
                 None

@@ -314,8 +314,10 @@ impl<D: Driver> Inner<D> {
             Step::Ready { conn, meta, ping } => self.ready(conn, meta, ping),
             Step::Connect => self.connect().map(Some),
             Step::Replace { mut conn, meta } => {
+                let guard = PanicGuard::new(self, Held::Reserved);
                 let result = conn.close();
                 drop(conn);
+                guard.disarm();
                 let mut state = self.lock();
                 state.core.record_close(meta.id, result.as_ref().map(|_| ()));
                 self.flush(&mut state);
@@ -328,7 +330,9 @@ impl<D: Driver> Inner<D> {
 
     /// Opens a connection for a reserved slot.
     fn connect(&self) -> Result<Ready<Boxed<D>>> {
+        let guard = PanicGuard::new(self, Held::Reserved);
         let result = self.driver.connect();
+        guard.disarm();
         let now = self.now();
         let mut state = self.lock();
         let (meta, woken) = state.core.connected(result.as_ref().map(|c| c.id()), now);
@@ -343,6 +347,7 @@ impl<D: Driver> Inner<D> {
 
     /// Pings if asked, and makes sure no transaction is open.
     fn ready(&self, mut conn: Boxed<D>, meta: Meta, ping: bool) -> Result<Option<Ready<Boxed<D>>>> {
+        let guard = PanicGuard::new(self, Held::Out(meta));
         if ping {
             match conn.ping() {
                 Ok(()) => {
@@ -351,13 +356,16 @@ impl<D: Driver> Inner<D> {
                     self.flush(&mut state);
                 }
                 Err(err) => {
+                    guard.disarm();
                     let err = err.classified_by(&*self.dialect);
                     let mut state = self.lock();
                     state.core.ping_failed(&meta, &err);
                     self.flush(&mut state);
                     drop(state);
+                    let closing = PanicGuard::new(self, Held::Closing(meta));
                     let closed = conn.close();
                     drop(conn);
+                    closing.disarm();
                     if err.is_disconnect() {
                         // The server went away: reconnect once, silently.
                         let mut state = self.lock();
@@ -375,12 +383,16 @@ impl<D: Driver> Inner<D> {
         // happened on return.
         if conn.in_transaction() {
             if let Err(err) = conn.rollback() {
+                guard.disarm();
                 let err = err.classified_by(&*self.dialect);
                 let mut state = self.lock();
                 state.core.reset_failed(&meta, &err);
                 self.flush(&mut state);
                 drop(state);
+                let closing = PanicGuard::new(self, Held::Closing(meta));
                 let closed = conn.close();
+                drop(conn);
+                closing.disarm();
                 self.release(&meta, closed);
                 return Ok(None);
             }
@@ -388,6 +400,7 @@ impl<D: Driver> Inner<D> {
                 journal.record(Some(meta.id), EventKind::Reset, "rollback at checkout");
             }
         }
+        guard.disarm();
         Ok(Some(Ready { conn, meta }))
     }
 
@@ -408,13 +421,16 @@ impl<D: Driver> Inner<D> {
         state.core.invalidate(meta, cause);
         self.flush(&mut state);
         drop(state);
+        let closing = PanicGuard::new(self, Held::Closing(*meta));
         let closed = conn.close();
         drop(conn);
+        closing.disarm();
         self.release(meta, closed);
     }
 
     /// Returns a connection: reset it, then check it in (or close it).
     fn checkin(&self, mut conn: Boxed<D>, meta: Meta) {
+        let guard = PanicGuard::new(self, Held::Out(meta));
         let reset = if conn.in_transaction() {
             match self.reset {
                 ResetOnReturn::Rollback => conn.rollback().map(|()| Reset::RolledBack),
@@ -424,6 +440,7 @@ impl<D: Driver> Inner<D> {
         } else {
             Ok(Reset::Clean)
         };
+        guard.disarm();
         let reset = match reset {
             Ok(reset) => reset,
             Err(err) => {
@@ -432,8 +449,10 @@ impl<D: Driver> Inner<D> {
                 state.core.reset_failed(&meta, &err);
                 self.flush(&mut state);
                 drop(state);
+                let closing = PanicGuard::new(self, Held::Closing(meta));
                 let closed = conn.close();
                 drop(conn);
+                closing.disarm();
                 self.release(&meta, closed);
                 return;
             }
@@ -450,11 +469,64 @@ impl<D: Driver> Inner<D> {
             Checkin::Close(mut conn) => {
                 self.flush(&mut state);
                 drop(state);
+                let closing = PanicGuard::new(self, Held::Closing(meta));
                 let closed = conn.close();
                 drop(conn);
+                closing.disarm();
                 self.release(&meta, closed);
             }
         }
+    }
+}
+
+/// What a driver call holds of the pool while it runs.
+enum Held {
+    /// A slot reserved for a connect.
+    Reserved,
+    /// A connection counted out.
+    Out(Meta),
+    /// A connection being closed, already invalidated or being released.
+    Closing(Meta),
+}
+
+/// Gives back what a driver call held if the call panics (a mock that
+/// panics on an unexpected call, say): the slot is never lost. Disarmed
+/// once the call returned and the core was told.
+struct PanicGuard<'a, D: Driver> {
+    inner: &'a Inner<D>,
+    held: Option<Held>,
+}
+
+impl<'a, D: Driver> PanicGuard<'a, D> {
+    fn new(inner: &'a Inner<D>, held: Held) -> Self {
+        PanicGuard {
+            inner,
+            held: Some(held),
+        }
+    }
+
+    fn disarm(mut self) {
+        self.held = None;
+    }
+}
+
+impl<D: Driver> Drop for PanicGuard<'_, D> {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else { return };
+        let now = self.inner.now();
+        let mut state = self.inner.lock();
+        let woken = match held {
+            Held::Reserved => state.core.give_back(Step::<Boxed<D>>::Connect, now),
+            Held::Out(meta) => {
+                state.core.invalidate(&meta, None);
+                state.core.release(&meta, Ok(()))
+            }
+            Held::Closing(meta) => state.core.release(&meta, Ok(())),
+        };
+        let waker = woken.and_then(|w| state.waker(w));
+        self.inner.flush(&mut state);
+        drop(state);
+        notify(waker);
     }
 }
 

@@ -331,24 +331,31 @@ impl<D: AsyncDriver> Inner<D> {
         if self.timed { self.clock.now() } else { self.epoch }
     }
 
-    /// Waits as waiter `id` for a grant, up to `timeout` from now.
+    /// Waits as waiter `id` for a grant, up to `timeout` from now: on
+    /// tokio's clock (virtual under a paused runtime), or, when the pool
+    /// was given a manual clock, on that clock, polled.
     async fn wait(&self, id: WaiterId) -> Result<Step<D::Connection>> {
         let undo = Undo::new(self, Held::Waiter(id));
-        let mut now = self.clock.now();
-        let deadline = now + self.timeout;
+        let manual = self.clock.is_manual();
+        let manual_deadline = self.clock.now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
-            let wait = if self.clock.is_manual() {
+            let until = if manual {
                 // A manual clock wakes no one: look again soon.
-                Duration::from_millis(1)
+                tokio::time::Instant::now() + Duration::from_millis(1)
             } else {
-                deadline.saturating_duration_since(now)
+                deadline
             };
-            if let Ok(step) = tokio::time::timeout(wait, Granted { inner: self, id }).await {
+            if let Ok(step) = tokio::time::timeout_at(until, Granted { inner: self, id }).await {
                 undo.disarm();
                 return Ok(step);
             }
-            now = self.clock.now();
-            if now >= deadline {
+            let expired = if manual {
+                self.clock.now() >= manual_deadline
+            } else {
+                tokio::time::Instant::now() >= deadline
+            };
+            if expired {
                 let mut state = self.lock();
                 let stale = state.wakers.remove(&id);
                 undo.disarm();
@@ -710,9 +717,15 @@ impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
         // out, so no one else can get it before it is clean.
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                let pool = self.pool.clone();
-                let meta = self.meta;
-                handle.spawn(async move { pool.reset_and_checkin(conn, meta).await });
+                // The guard exists before the task does: a task dropped
+                // before it first runs (runtime shutdown) still gives the
+                // slot back, invalidating the connection.
+                let guard = ResetGuard {
+                    pool: self.pool.clone(),
+                    conn: Some(conn),
+                    meta: self.meta,
+                };
+                handle.spawn(guard.reset_and_checkin());
             }
             // No runtime: check it in dirty; the next checkout rolls back.
             Err(_) => inner.checkin_now(conn, self.meta, Reset::LeftOpen),
@@ -720,23 +733,26 @@ impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
     }
 }
 
-impl<D: AsyncDriver> AsyncPool<D> {
-    /// The reset on return, on its own task.
-    async fn reset_and_checkin(self, conn: D::Connection, meta: Meta) {
-        let inner = &self.inner;
-        // If this task is cancelled (runtime shutdown), the connection is
-        // invalidated rather than lost.
-        let mut guard = ResetGuard {
-            inner,
-            conn: Some(conn),
-            meta,
-        };
-        let conn = guard.conn.as_mut().expect("held until the end");
+/// A dirty connection on its way back to the pool, reset on a task of its
+/// own; invalidated and its slot given back if the task never finishes.
+struct ResetGuard<D: AsyncDriver> {
+    pool: AsyncPool<D>,
+    conn: Option<D::Connection>,
+    meta: Meta,
+}
+
+impl<D: AsyncDriver> ResetGuard<D> {
+    /// The reset on return.
+    async fn reset_and_checkin(mut self) {
+        let inner = &*self.pool.inner;
+        let meta = self.meta;
+        let conn = self.conn.as_mut().expect("held until the end");
         let result = match inner.reset {
             ResetOnReturn::Commit => conn.commit().await.map(|()| Reset::Committed),
             _ => conn.rollback().await.map(|()| Reset::RolledBack),
         };
-        let conn = guard.conn.take().expect("held until the end");
+        let conn = self.conn.take().expect("held until the end");
+        let inner = &*self.pool.inner;
         match result {
             Ok(reset) => inner.checkin_now(conn, meta, reset),
             Err(err) => {
@@ -753,22 +769,17 @@ impl<D: AsyncDriver> AsyncPool<D> {
     }
 }
 
-struct ResetGuard<'a, D: AsyncDriver> {
-    inner: &'a Inner<D>,
-    conn: Option<D::Connection>,
-    meta: Meta,
-}
-
-impl<D: AsyncDriver> Drop for ResetGuard<'_, D> {
+impl<D: AsyncDriver> Drop for ResetGuard<D> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
+            let inner = &*self.pool.inner;
             {
-                let mut state = self.inner.lock();
+                let mut state = inner.lock();
                 state.core.invalidate(&self.meta, None);
-                self.inner.flush(&mut state);
+                inner.flush(&mut state);
             }
             drop(conn);
-            self.inner.release(&self.meta, Ok(()));
+            inner.release(&self.meta, Ok(()));
         }
     }
 }
