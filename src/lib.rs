@@ -92,6 +92,7 @@ pub use script::{Statement, run_script, split_statements};
 pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};
 pub use value::{ColumnIndex, ConnId, Row, Value};
 
-#[cfg(doctest)]
+// The README's examples use the SQLite driver and the rstest fixtures.
+#[cfg(all(doctest, feature = "sqlite", feature = "rstest"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
