@@ -57,6 +57,7 @@ mod journal;
 mod mock;
 #[cfg(feature = "mockall")]
 mod mocks;
+mod op;
 mod pool;
 mod script;
 #[cfg(feature = "sqlite")]
@@ -75,15 +76,16 @@ pub use engine::{Engine, EngineConnection, Transaction};
 #[cfg(feature = "tokio")]
 pub use engine_async::{AsyncEngine, AsyncEngineConnection, AsyncTransaction};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
-pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, Op, PlanGuard, Rule};
+pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, events_to_text, render_timeline};
 pub use mock::{
     CommittedStatement, Expectation, LogEntry, Mismatch, MismatchReason, MockConnection, MockDialect,
-    MockDriver, MockOp, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,
+    MockDriver, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,
     normalize_sql,
 };
 #[cfg(feature = "mockall")]
 pub use mocks::{MockConnectionMock as ConnectionMock, MockDialectMock as DialectMock};
+pub use op::Op;
 #[cfg(feature = "tokio")]
 pub use pool::{AsyncPool, AsyncPooledConnection};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};

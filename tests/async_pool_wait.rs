@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dbfault::testing::cancel_at_every_await;
 use dbfault::{
-    AsyncConnection, AsyncMockDriver, AsyncPool, Clock, ErrorKind, EventKind, Journal, MockOp, MockServer,
+    AsyncConnection, AsyncMockDriver, AsyncPool, Clock, ErrorKind, EventKind, Journal, MockServer, Op,
     PoolConfig, ResetOnReturn,
 };
 
@@ -208,7 +208,7 @@ async fn a_connection_left_in_a_transaction_is_rolled_back_at_checkout_even_if_d
     dirty().await;
     let c = pool.get().await.unwrap();
     assert!(!c.in_transaction());
-    assert!(server.ops_for(c.id()).contains(&MockOp::Rollback));
+    assert!(server.ops_for(c.id()).contains(&Op::Rollback));
     assert!(
         journal
             .events()
@@ -244,13 +244,7 @@ async fn without_recycle_age_does_not_matter() {
 async fn pre_ping_idle_pings_only_after_the_idle_time() {
     let (server, pool) = pool(PoolConfig::new().size(1).pre_ping_idle(Duration::from_secs(5)));
     let id = pool.get().await.unwrap().id(); // first checkout: no ping
-    let pings = || {
-        server
-            .ops_for(id)
-            .iter()
-            .filter(|op| **op == MockOp::Ping)
-            .count()
-    };
+    let pings = || server.ops_for(id).iter().filter(|op| **op == Op::Ping).count();
     drop(pool.get().await.unwrap());
     tokio::time::advance(Duration::from_secs(4)).await;
     drop(pool.get().await.unwrap());

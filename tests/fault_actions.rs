@@ -21,10 +21,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Env, Kind, REACH, Worker, appended, insert, mock_op, run_op};
-use dbfault::{
-    Action, ConnId, Connection, Driver, ErrorClass, ErrorKind, FaultyConnection, MockOp, Op, Rule, Value,
-};
+use common::{Env, Kind, REACH, Worker, appended, insert, run_op};
+use dbfault::{Action, ConnId, Connection, Driver, ErrorClass, ErrorKind, FaultyConnection, Op, Rule, Value};
 use rstest::rstest;
 
 /// How long a `delay` rule waits (on the manual clock: no real waiting).
@@ -139,7 +137,7 @@ fn action_on_connection<D: Driver>(env: Env<D>, op: Op, action: Action) {
             if op == Op::Close {
                 // `close` closes the inner connection whatever a rule does
                 // to its result.
-                assert_eq!(env.backend.inner_ops(id), appended(&ops_before, &[MockOp::Close]));
+                assert_eq!(env.backend.inner_ops(id), appended(&ops_before, &[Op::Close]));
                 env.assert_gone(&mut conn, false);
                 assert_eq!(env.committed(), Vec::<i64>::new());
                 return;
@@ -160,7 +158,7 @@ fn action_on_connection<D: Driver>(env: Env<D>, op: Op, action: Action) {
             assert!(conn.is_dead());
             // The server never saw the operation; the fault layer closed the
             // connection, rolling back its transaction.
-            assert_eq!(env.backend.inner_ops(id), appended(&ops_before, &[MockOp::Close]));
+            assert_eq!(env.backend.inner_ops(id), appended(&ops_before, &[Op::Close]));
             env.assert_gone(&mut conn, op != Op::Close);
             assert_eq!(guard.hits(), 1, "a dead connection consults no rule");
             assert_eq!(env.committed(), Vec::<i64>::new());
@@ -171,10 +169,10 @@ fn action_on_connection<D: Driver>(env: Env<D>, op: Op, action: Action) {
             assert_eq!(guard.hits(), 1);
             assert!(conn.is_dead());
             // The server ran the operation, then lost the connection.
-            let reached: &[MockOp] = if op == Op::Close {
-                &[MockOp::Close]
+            let reached: &[Op] = if op == Op::Close {
+                &[Op::Close]
             } else {
-                &[mock_op(op), MockOp::Close]
+                &[op, Op::Close]
             };
             assert_eq!(env.backend.inner_ops(id), appended(&ops_before, reached));
             env.assert_gone(&mut conn, op != Op::Close);
@@ -222,10 +220,10 @@ fn assert_succeeded<D: Driver>(
     env: &Env<D>,
     mut conn: FaultyConnection<D::Connection>,
     op: Op,
-    ops_before: &Option<Vec<MockOp>>,
+    ops_before: &Option<Vec<Op>>,
 ) {
     let id = conn.id();
-    assert_eq!(env.backend.inner_ops(id), appended(ops_before, &[mock_op(op)]));
+    assert_eq!(env.backend.inner_ops(id), appended(ops_before, &[op]));
     assert_eq!(conn.in_transaction(), in_transaction_after(op), "after {op}");
     if op == Op::Close {
         env.assert_gone(&mut conn, false);
@@ -240,7 +238,7 @@ fn assert_succeeded<D: Driver>(
 }
 
 /// The mock server's whole log as (connection, operation); `None` on SQLite.
-fn server_log<D: Driver>(env: &Env<D>) -> Option<Vec<(ConnId, MockOp)>> {
+fn server_log<D: Driver>(env: &Env<D>) -> Option<Vec<(ConnId, Op)>> {
     env.backend
         .server()
         .map(|server| server.log().iter().map(|e| (e.conn, e.op)).collect())
@@ -287,7 +285,7 @@ fn action_on_connect<D: Driver>(env: Env<D>, action: Action) {
             // The server accepted the connection, then lost it.
             assert_eq!(
                 server_log(&env),
-                nothing.map(|_| vec![(ConnId(1), MockOp::Connect), (ConnId(1), MockOp::Close)])
+                nothing.map(|_| vec![(ConnId(1), Op::Connect), (ConnId(1), Op::Close)])
             );
             assert_eq!(env.backend.open_connections().unwrap_or(0), 0);
             assert!(env.faults.live_connections().is_empty());
@@ -300,10 +298,7 @@ fn action_on_connect<D: Driver>(env: Env<D>, action: Action) {
             let mut conn = env.connect();
             assert_eq!(env.clock.now() - t0, *d, "the manual clock advanced by the delay");
             assert_eq!(guard.hits(), 1);
-            assert_eq!(
-                server_log(&env),
-                nothing.map(|_| vec![(conn.id(), MockOp::Connect)])
-            );
+            assert_eq!(server_log(&env), nothing.map(|_| vec![(conn.id(), Op::Connect)]));
             assert_eq!(env.faults.live_connections(), [conn.id()]);
             conn.ping().expect("the connection works");
         }

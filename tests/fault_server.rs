@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use common::{Backend, Env, INSERT, Kind, REACH, Worker, insert};
 use dbfault::{
     ConnId, Connection, Dialect, Driver, Event, EventKind, FaultPlan, Faults, FaultyConnection, LogEntry,
-    MockConnection, MockOp, Op, Row, Rule, Value,
+    MockConnection, Op, Row, Rule, Value,
 };
 use rstest::rstest;
 
@@ -742,11 +742,7 @@ fn ambiguous_commit_body<D: Driver>(env: Env<D>) {
     assert!(conn.is_dead());
     assert_eq!(env.committed(), [1, 2], "the server applied the cut commit");
     if let Some(server) = env.backend.server() {
-        assert!(
-            server
-                .ops_for(conn.id())
-                .ends_with(&[MockOp::Commit, MockOp::Close])
-        );
+        assert!(server.ops_for(conn.id()).ends_with(&[Op::Commit, Op::Close]));
     }
 }
 

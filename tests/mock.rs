@@ -4,7 +4,7 @@
 
 use dbfault::{
     Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, Expectation, MismatchReason, MockConnection,
-    MockDialect, MockOp, MockServer, StatementMatcher, Unexpected, Value,
+    MockDialect, MockServer, Op, StatementMatcher, Unexpected, Value,
 };
 use rstest::rstest;
 
@@ -404,7 +404,7 @@ fn dropping_a_connection_discards_its_transaction_and_closes_it() -> TestResult 
     };
     assert!(server.committed().is_empty());
     assert_eq!(server.open_connections(), 0);
-    assert_eq!(server.ops_for(id).last(), Some(&MockOp::Close));
+    assert_eq!(server.ops_for(id).last(), Some(&Op::Close));
     Ok(())
 }
 
@@ -483,7 +483,7 @@ fn close_twice_is_ok_and_logged_once() {
     conn.close().unwrap();
     drop(conn);
     assert_eq!(server.open_connections(), 0);
-    let closes = server.log().iter().filter(|e| e.op == MockOp::Close).count();
+    let closes = server.log().iter().filter(|e| e.op == Op::Close).count();
     assert_eq!(closes, 1);
 }
 
@@ -502,7 +502,7 @@ fn log_records_each_connections_operations() -> TestResult {
     b.begin()?;
     b.rollback()?;
     a.close()?;
-    use MockOp::*;
+    use Op::*;
     assert_eq!(
         server.ops_for(a.id()),
         [Connect, Ping, Begin, Query, Commit, Close]

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::driver::{Cell, FaultyConnection, FaultyDriver, injected_disconnect, injected_error};
 use super::faults::{FaultGuard, Fired, Shared};
-use super::rule::{Action, Op};
+use super::rule::Action;
+use crate::Op;
 use crate::clock::lock;
 use crate::{AsyncConnection, AsyncDriver, ConnId, Dialect, Error, Result, Row, Value};
 

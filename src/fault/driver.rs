@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::faults::{Faults, Fired, Kill, Shared};
-use super::rule::{Action, Op};
+use super::rule::Action;
+use crate::Op;
 use crate::clock::lock;
 use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, Row, Value};
 

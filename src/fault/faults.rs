@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 
 use super::plan::FaultPlan;
-use super::rule::{Action, Op, Rule};
+use super::rule::{Action, Rule};
+use crate::Op;
 use crate::clock::lock;
 use crate::{Clock, ConnId, Error, EventKind, Journal, Result};
 

@@ -30,4 +30,4 @@ pub use driver::{FaultyConnection, FaultyDriver};
 pub(crate) use faults::SplitMix64;
 pub use faults::{FaultGuard, Faults, PlanGuard};
 pub use plan::FaultPlan;
-pub use rule::{Action, Op, Rule};
+pub use rule::{Action, Rule};

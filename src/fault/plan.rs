@@ -40,7 +40,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::faults::validate;
-use super::rule::{Action, Op, Rule};
+use super::rule::{Action, Rule};
+use crate::Op;
 use crate::{ConnId, Error, ErrorClass, Result};
 
 /// A seed and the rules to arm with it. Same seed, same calls, same faults.

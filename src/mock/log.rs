@@ -4,51 +4,7 @@
 use std::fmt;
 
 use super::expect::ParamList;
-use crate::{ConnId, Value};
-
-/// An operation a connection performed on the mock server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum MockOp {
-    /// The connection was opened.
-    Connect,
-    /// `execute`: a statement run for its row count.
-    Execute,
-    /// `query`: a statement run for its rows.
-    Query,
-    /// `begin`.
-    Begin,
-    /// `commit`.
-    Commit,
-    /// `rollback`.
-    Rollback,
-    /// `ping`.
-    Ping,
-    /// `close`, or the connection was dropped unclosed.
-    Close,
-}
-
-impl MockOp {
-    /// The lower-case name (`execute`, `commit`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            MockOp::Connect => "connect",
-            MockOp::Execute => "execute",
-            MockOp::Query => "query",
-            MockOp::Begin => "begin",
-            MockOp::Commit => "commit",
-            MockOp::Rollback => "rollback",
-            MockOp::Ping => "ping",
-            MockOp::Close => "close",
-        }
-    }
-}
-
-impl fmt::Display for MockOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::{ConnId, Op, Value};
 
 /// One operation that reached the mock server.
 ///
@@ -62,7 +18,7 @@ pub struct LogEntry {
     /// The connection.
     pub conn: ConnId,
     /// What it did.
-    pub op: MockOp,
+    pub op: Op,
     /// The statement as the connection sent it, for `execute` and `query`.
     pub sql: Option<String>,
     /// The statement's parameters (empty for other operations).

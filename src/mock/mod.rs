@@ -9,7 +9,7 @@
 //! - [`Expectation`], [`StatementMatcher`], [`Times`] (expect.rs): the script.
 //! - [`MockDialect`] (dialect.rs): error classification by configurable code
 //!   lists, with PostgreSQL and SQLite presets.
-//! - [`LogEntry`], [`MockOp`], [`CommittedStatement`] (log.rs): what the
+//! - [`LogEntry`], [`Op`], [`CommittedStatement`] (log.rs): what the
 //!   server recorded.
 //! - [`Unexpected`], [`Mismatch`], [`VerifyError`] (verify.rs): the policy
 //!   for unscripted statements and the verification report.
@@ -27,6 +27,6 @@ mod verify;
 pub use dialect::MockDialect;
 pub use driver::{MockConnection, MockDriver};
 pub use expect::{Expectation, StatementMatcher, Times, normalize_sql};
-pub use log::{CommittedStatement, LogEntry, MockOp};
+pub use log::{CommittedStatement, LogEntry};
 pub use server::MockServer;
 pub use verify::{Mismatch, MismatchReason, Unexpected, UnmetExpectation, VerifyError};

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use super::dialect::MockDialect;
 use super::driver::MockDriver;
 use super::expect::{Expectation, Reply, Times, normalize_sql};
-use super::log::{CommittedStatement, LogEntry, MockOp};
+use super::log::{CommittedStatement, LogEntry};
 use super::verify::{Mismatch, MismatchReason, Unexpected, UnmetExpectation, VerifyError};
+use crate::Op;
 use crate::clock::lock;
 use crate::{ConnId, Error, ErrorClass, Result, Row, Value};
 
@@ -270,7 +271,7 @@ impl MockServer {
     }
 
     /// The operations connection `conn` did, in order (handy in assertions).
-    pub fn ops_for(&self, conn: ConnId) -> Vec<MockOp> {
+    pub fn ops_for(&self, conn: ConnId) -> Vec<Op> {
         lock(&self.shared)
             .log
             .iter()
@@ -317,19 +318,19 @@ impl MockServer {
         state.last_conn += 1;
         let id = ConnId(state.last_conn);
         state.conns.insert(id, ConnState::default());
-        state.record(id, MockOp::Connect, None, Vec::new(), None);
+        state.record(id, Op::Connect, None, Vec::new(), None);
         id
     }
 
     pub(crate) fn execute(&self, id: ConnId, sql: &str, params: &[Value]) -> Result<u64> {
-        match self.statement(id, MockOp::Execute, sql, params)? {
+        match self.statement(id, Op::Execute, sql, params)? {
             Reply::Affects(n) => Ok(n),
             _ => Ok(0),
         }
     }
 
     pub(crate) fn query(&self, id: ConnId, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        match self.statement(id, MockOp::Query, sql, params)? {
+        match self.statement(id, Op::Query, sql, params)? {
             Reply::Rows(rows) => Ok(rows),
             _ => Ok(Vec::new()),
         }
@@ -348,7 +349,7 @@ impl MockServer {
             conn.txn = Some(Vec::new());
             Ok(())
         };
-        state.record_result(id, MockOp::Begin, None, Vec::new(), &result);
+        state.record_result(id, Op::Begin, None, Vec::new(), &result);
         result
     }
 
@@ -366,21 +367,21 @@ impl MockServer {
             )
             .with_class(ErrorClass::Statement)),
         };
-        state.record_result(id, MockOp::Commit, None, Vec::new(), &result);
+        state.record_result(id, Op::Commit, None, Vec::new(), &result);
         result
     }
 
     pub(crate) fn rollback(&self, id: ConnId) -> Result<()> {
         let mut state = lock(&self.shared);
         state.usable(id)?.txn = None;
-        state.record(id, MockOp::Rollback, None, Vec::new(), None);
+        state.record(id, Op::Rollback, None, Vec::new(), None);
         Ok(())
     }
 
     pub(crate) fn ping(&self, id: ConnId) -> Result<()> {
         let mut state = lock(&self.shared);
         state.usable(id)?;
-        state.record(id, MockOp::Ping, None, Vec::new(), None);
+        state.record(id, Op::Ping, None, Vec::new(), None);
         Ok(())
     }
 
@@ -396,7 +397,7 @@ impl MockServer {
         }
         conn.closed = true;
         conn.txn = None;
-        state.record(id, MockOp::Close, None, Vec::new(), None);
+        state.record(id, Op::Close, None, Vec::new(), None);
         Ok(())
     }
 
@@ -409,7 +410,7 @@ impl MockServer {
 
     /// Runs `execute` or `query`: finds the expectation, applies the policy,
     /// records the write, the log entry and any mismatch.
-    fn statement(&self, id: ConnId, op: MockOp, sql: &str, params: &[Value]) -> Result<Reply> {
+    fn statement(&self, id: ConnId, op: Op, sql: &str, params: &[Value]) -> Result<Reply> {
         let mut state = lock(&self.shared);
         state.usable(id)?;
         let normalized = normalize_sql(sql);
@@ -454,7 +455,7 @@ impl MockServer {
             }
         };
         match &result {
-            Ok(_) if op == MockOp::Execute => {
+            Ok(_) if op == Op::Execute => {
                 let write = CommittedStatement {
                     conn: id,
                     sql: sql.to_owned(),
@@ -504,7 +505,7 @@ impl State {
     fn record(
         &mut self,
         conn: ConnId,
-        op: MockOp,
+        op: Op,
         sql: Option<String>,
         params: Vec<Value>,
         error: Option<String>,
@@ -523,7 +524,7 @@ impl State {
     fn record_result<T>(
         &mut self,
         conn: ConnId,
-        op: MockOp,
+        op: Op,
         sql: Option<String>,
         params: Vec<Value>,
         result: &Result<T>,

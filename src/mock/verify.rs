@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::expect::{ParamList, normalize_sql};
-use super::log::MockOp;
+use crate::Op;
 use crate::{ConnId, Value};
 
 /// What the server does with a statement no expectation accepts.
@@ -62,7 +62,7 @@ pub struct Mismatch {
     /// The connection that sent it.
     pub conn: ConnId,
     /// `Execute` or `Query`.
-    pub op: MockOp,
+    pub op: Op,
     /// The statement as sent.
     pub sql: String,
     /// Its parameters.

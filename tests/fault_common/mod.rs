@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use dbfault::{
     Clock, ConnId, Connection, Driver, Error, ErrorClass, ErrorKind, Faults, FaultyConnection, FaultyDriver,
-    Journal, MockDriver, MockOp, MockServer, Op, SqliteDriver, Value,
+    Journal, MockDriver, MockServer, Op, SqliteDriver, Value,
 };
 
 /// Which driver the fault layer wraps.
@@ -133,7 +133,7 @@ impl Backend {
 
     /// The operations connection `id` performed on the mock server; `None`
     /// on SQLite, which has no such log.
-    pub(crate) fn inner_ops(&self, id: ConnId) -> Option<Vec<MockOp>> {
+    pub(crate) fn inner_ops(&self, id: ConnId) -> Option<Vec<Op>> {
         match self {
             Backend::Sqlite(_) => None,
             Backend::Mock(server) => Some(server.ops_for(id)),
@@ -280,22 +280,8 @@ pub(crate) fn insert<C: Connection>(conn: &mut C, n: i64) -> dbfault::Result<u64
     conn.execute(INSERT, &[Value::Integer(n)])
 }
 
-/// The mock log entry an operation of the fault layer leaves on the server.
-pub(crate) fn mock_op(op: Op) -> MockOp {
-    match op {
-        Op::Connect => MockOp::Connect,
-        Op::Execute => MockOp::Execute,
-        Op::Query => MockOp::Query,
-        Op::Begin => MockOp::Begin,
-        Op::Commit => MockOp::Commit,
-        Op::Rollback => MockOp::Rollback,
-        Op::Ping => MockOp::Ping,
-        Op::Close => MockOp::Close,
-    }
-}
-
 /// `before` with `more` appended, when the backend has a log.
-pub(crate) fn appended(before: &Option<Vec<MockOp>>, more: &[MockOp]) -> Option<Vec<MockOp>> {
+pub(crate) fn appended(before: &Option<Vec<Op>>, more: &[Op]) -> Option<Vec<Op>> {
     before
         .as_ref()
         .map(|ops| ops.iter().chain(more).copied().collect())
