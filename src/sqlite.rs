@@ -314,8 +314,8 @@ impl Connection for SqliteConnection {
     fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let result = self
             .live_with_names()
-            .and_then(|(conn, names)| query_up_to(conn, names, sql, params, 1));
-        self.check(result).map(|rows| rows.into_iter().next())
+            .and_then(|(conn, names)| query_first(conn, names, sql, params));
+        self.check(result)
     }
 
     /// `BEGIN` (deferred: locks are taken by the first read or write).
@@ -493,23 +493,39 @@ fn query(
     sql: &str,
     params: &[Value],
 ) -> Result<Vec<Row>> {
-    query_up_to(conn, names, sql, params, usize::MAX)
+    let mut out = Vec::new();
+    for_rows(conn, names, sql, params, usize::MAX, |row| out.push(row))?;
+    Ok(out)
 }
 
-/// Runs a query and collects at most `limit` rows; the rest are not read.
-fn query_up_to(
+/// The first row of a query; the rest are not read.
+fn query_first(
+    conn: &rusqlite::Connection,
+    names: &mut ColumnNames,
+    sql: &str,
+    params: &[Value],
+) -> Result<Option<Row>> {
+    let mut first = None;
+    for_rows(conn, names, sql, params, 1, |row| first = Some(row))?;
+    Ok(first)
+}
+
+/// Runs a query and hands at most `limit` rows to `sink`; the rest are
+/// not read.
+fn for_rows(
     conn: &rusqlite::Connection,
     names: &mut ColumnNames,
     sql: &str,
     params: &[Value],
     limit: usize,
-) -> Result<Vec<Row>> {
-    let mut run = || -> rusqlite::Result<Vec<Row>> {
+    mut sink: impl FnMut(Row),
+) -> Result<()> {
+    let mut run = || -> rusqlite::Result<()> {
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query(bind(params))?;
-        let mut out = Vec::with_capacity(limit.min(4));
         let mut columns = None;
-        while out.len() < limit {
+        let mut taken = 0;
+        while taken < limit {
             let Some(row) = rows.next()? else { break };
             // Read once a row is there: SQLite re-prepares a cached
             // statement after a schema change when it is stepped, so only
@@ -519,9 +535,10 @@ fn query_up_to(
             for i in 0..columns.len() {
                 values.push(to_value(i, row.get_ref(i)?)?);
             }
-            out.push(Row::new(Arc::clone(columns), values));
+            sink(Row::new(Arc::clone(columns), values));
+            taken += 1;
         }
-        Ok(out)
+        Ok(())
     };
     run().map_err(from_rusqlite)
 }
@@ -557,7 +574,6 @@ impl ColumnNames {
         names
     }
 }
-
 /// Column `index`'s value; text that is not UTF-8 is an error, never
 /// altered.
 fn to_value(index: usize, value: ValueRef<'_>) -> rusqlite::Result<Value> {
