@@ -362,10 +362,7 @@ impl<D: Driver> Inner<D> {
                     state.core.ping_failed(&meta, &err);
                     self.flush(&mut state);
                     drop(state);
-                    let closing = PanicGuard::new(self, Held::Closing(meta));
-                    let closed = conn.close();
-                    drop(conn);
-                    closing.disarm();
+                    let closed = self.close_out(conn, meta);
                     if err.is_disconnect() {
                         // The server went away: reconnect once, silently.
                         let mut state = self.lock();
@@ -389,11 +386,7 @@ impl<D: Driver> Inner<D> {
                 state.core.reset_failed(&meta, &err);
                 self.flush(&mut state);
                 drop(state);
-                let closing = PanicGuard::new(self, Held::Closing(meta));
-                let closed = conn.close();
-                drop(conn);
-                closing.disarm();
-                self.release(&meta, closed);
+                self.close_and_release(conn, &meta);
                 return Ok(None);
             }
             if let Some(journal) = &self.journal {
@@ -402,6 +395,22 @@ impl<D: Driver> Inner<D> {
         }
         guard.disarm();
         Ok(Some(Ready { conn, meta }))
+    }
+
+    /// Closes a connection that is out, its slot still held (and given
+    /// back if the close panics).
+    fn close_out(&self, mut conn: Boxed<D>, meta: Meta) -> Result<()> {
+        let closing = PanicGuard::new(self, Held::Closing(meta));
+        let closed = conn.close();
+        drop(conn);
+        closing.disarm();
+        closed
+    }
+
+    /// Closes a connection that is out and gives its slot back.
+    fn close_and_release(&self, conn: Boxed<D>, meta: &Meta) {
+        let closed = self.close_out(conn, *meta);
+        self.release(meta, closed);
     }
 
     /// Gives back the slot of a closed connection.
@@ -416,16 +425,12 @@ impl<D: Driver> Inner<D> {
 
     /// Invalidates an out connection: journal, close (errors swallowed and
     /// journaled), give the slot back.
-    fn invalidate(&self, mut conn: Boxed<D>, meta: &Meta, cause: Option<&Error>) {
+    fn invalidate(&self, conn: Boxed<D>, meta: &Meta, cause: Option<&Error>) {
         let mut state = self.lock();
         state.core.invalidate(meta, cause);
         self.flush(&mut state);
         drop(state);
-        let closing = PanicGuard::new(self, Held::Closing(*meta));
-        let closed = conn.close();
-        drop(conn);
-        closing.disarm();
-        self.release(meta, closed);
+        self.close_and_release(conn, meta);
     }
 
     /// Returns a connection: reset it, then check it in (or close it).
@@ -449,11 +454,7 @@ impl<D: Driver> Inner<D> {
                 state.core.reset_failed(&meta, &err);
                 self.flush(&mut state);
                 drop(state);
-                let closing = PanicGuard::new(self, Held::Closing(meta));
-                let closed = conn.close();
-                drop(conn);
-                closing.disarm();
-                self.release(&meta, closed);
+                self.close_and_release(conn, &meta);
                 return;
             }
         };
@@ -466,14 +467,10 @@ impl<D: Driver> Inner<D> {
                 drop(state);
                 notify(waker);
             }
-            Checkin::Close(mut conn) => {
+            Checkin::Close(conn) => {
                 self.flush(&mut state);
                 drop(state);
-                let closing = PanicGuard::new(self, Held::Closing(meta));
-                let closed = conn.close();
-                drop(conn);
-                closing.disarm();
-                self.release(&meta, closed);
+                self.close_and_release(conn, &meta);
             }
         }
     }
