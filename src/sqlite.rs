@@ -272,7 +272,9 @@ impl SqliteConnection {
 
     /// Runs one statement of no parameters (transaction control).
     fn run(&mut self, sql: &str) -> Result<()> {
-        let result = self.live().and_then(|conn| execute(conn, sql, &[]).map(drop));
+        let result = self
+            .live_with_names()
+            .and_then(|(conn, names)| execute(conn, names, sql, &[]).map(drop));
         self.check(result)
     }
 }
@@ -297,7 +299,9 @@ impl Connection for SqliteConnection {
     /// `INSERT ... RETURNING`) is run to completion and its rows discarded;
     /// the count is then the rows it changed (0 for a read-only statement).
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let result = self.live().and_then(|conn| execute(conn, sql, params));
+        let result = self
+            .live_with_names()
+            .and_then(|(conn, names)| execute(conn, names, sql, params));
         self.check(result)
     }
 
@@ -472,9 +476,10 @@ fn bind(params: &[Value]) -> impl rusqlite::Params + '_ {
     params_from_iter(params.iter().map(Param))
 }
 
-fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64> {
-    let run = || -> rusqlite::Result<u64> {
+fn execute(conn: &rusqlite::Connection, names: &mut ColumnNames, sql: &str, params: &[Value]) -> Result<u64> {
+    let mut run = || -> rusqlite::Result<u64> {
         let mut stmt = conn.prepare_cached(sql)?;
+        names.prepared(&stmt, sql);
         if stmt.column_count() == 0 {
             let changed = stmt.execute(bind(params))?;
             return Ok(u64::try_from(changed).unwrap_or(u64::MAX));
@@ -522,6 +527,7 @@ fn for_rows(
 ) -> Result<()> {
     let mut run = || -> rusqlite::Result<()> {
         let mut stmt = conn.prepare_cached(sql)?;
+        names.prepared(&stmt, sql);
         let mut rows = stmt.query(bind(params))?;
         let mut columns = None;
         let mut taken = 0;
@@ -530,7 +536,7 @@ fn for_rows(
             // Read once a row is there: SQLite re-prepares a cached
             // statement after a schema change when it is stepped, so only
             // then does it report the columns the rows have.
-            let columns = columns.get_or_insert_with(|| names.of(row.as_ref()));
+            let columns = columns.get_or_insert_with(|| names.of(row.as_ref(), sql));
             let mut values = Vec::with_capacity(columns.len());
             for i in 0..columns.len() {
                 values.push(to_value(i, row.get_ref(i)?)?);
@@ -543,36 +549,81 @@ fn for_rows(
     run().map_err(from_rusqlite)
 }
 
-/// The column-name lists of a connection's recent results, most recent
-/// first, so that a repeated query's rows share one list instead of
-/// allocating the names on every call. A list is reused only when it is
-/// equal, name for name, to the statement's columns now (a schema change
-/// can rename them), so rows are exactly what they would be without it.
+/// The column names of a connection's recent statements, so that a
+/// repeated query neither reads its names from SQLite again nor allocates
+/// them: its rows share one list.
+///
+/// A list belongs to one prepared statement object and is trusted only
+/// while SQLite's counters show that object unchanged:
+///
+/// - a statement object that has never completed a run (SQLite's run
+///   count is 0 when it comes out of rusqlite's statement cache) is a new
+///   one — rusqlite evicted and prepared the text anew — so the list for
+///   that text is dropped, whichever path (query or execute) runs it;
+/// - a schema change re-prepares a live statement when it is stepped
+///   (`ALTER TABLE ... RENAME COLUMN`, from this connection or another),
+///   which raises its re-prepare count: the names are read again.
+///
+/// Every statement of a connection goes through `execute` or `for_rows`,
+/// so no new statement object goes unseen. Rows are exactly what they
+/// would be without the cache.
 #[derive(Debug, Default)]
 struct ColumnNames {
-    recent: Vec<Arc<[String]>>,
+    recent: Vec<Names>,
+}
+
+#[derive(Debug)]
+struct Names {
+    sql: Box<str>,
+    reprepared: i32,
+    names: Arc<[String]>,
 }
 
 impl ColumnNames {
-    /// How many lists are kept (rusqlite's statement cache holds 16
-    /// statements; most connections repeat fewer result shapes).
-    const KEEP: usize = 8;
+    /// How many statements are remembered (rusqlite's statement cache
+    /// holds 16).
+    const KEEP: usize = 16;
 
-    /// The column names of `stmt`'s result.
-    fn of(&mut self, stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
-        let n = stmt.column_count();
-        let same = |names: &Arc<[String]>| {
-            names.len() == n && names.iter().zip(stmt.column_names()).all(|(a, b)| a == b)
-        };
-        if let Some(i) = self.recent.iter().position(same) {
-            self.recent[..=i].rotate_right(1);
-            return Arc::clone(&self.recent[0]);
+    /// `stmt` (the text `sql`) was just taken from the statement cache,
+    /// before it is stepped.
+    fn prepared(&mut self, stmt: &rusqlite::Statement<'_>, sql: &str) {
+        if stmt.get_status(rusqlite::StatementStatus::Run) == 0 {
+            self.recent.retain(|n| &*n.sql != sql);
         }
-        let names: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
+    }
+
+    /// The column names of `stmt`'s result, once it has produced a row.
+    fn of(&mut self, stmt: &rusqlite::Statement<'_>, sql: &str) -> Arc<[String]> {
+        let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+        if let Some(i) = self.recent.iter().position(|n| &*n.sql == sql) {
+            let known = &mut self.recent[i];
+            if known.reprepared != reprepared {
+                known.reprepared = reprepared;
+                let read = read_names(stmt);
+                if *read != *known.names {
+                    known.names = read;
+                }
+            }
+            let names = Arc::clone(&known.names);
+            self.recent[..=i].rotate_right(1);
+            return names;
+        }
+        let names = read_names(stmt);
         self.recent.truncate(Self::KEEP - 1);
-        self.recent.insert(0, Arc::clone(&names));
+        self.recent.insert(
+            0,
+            Names {
+                sql: sql.into(),
+                reprepared,
+                names: Arc::clone(&names),
+            },
+        );
         names
     }
+}
+
+fn read_names(stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
+    stmt.column_names().map(str::to_owned).collect()
 }
 /// Column `index`'s value; text that is not UTF-8 is an error, never
 /// altered.
@@ -871,5 +922,51 @@ mod tests {
             conn.query("SELECT 1 AS one, 2 AS two", &[]).expect("query");
         }
         assert!(conn.columns.recent.len() <= ColumnNames::KEEP);
+    }
+
+    /// The hole a name cache could have: rusqlite evicts a statement, the
+    /// schema changes, and the text is prepared anew. The new statement
+    /// object is recognised (it has never run) and its names read again,
+    /// whether a query or an execute prepares it first.
+    #[test]
+    fn column_names_are_read_again_for_a_statement_prepared_anew() {
+        for via_execute in [false, true] {
+            let name = format!("sqlite-unit-evicted-{via_execute}");
+            let driver = SqliteDriver::memory(&name).expect("memory driver");
+            let mut conn = driver.connect().expect("connect");
+            conn.execute("CREATE TABLE t (a INTEGER, b TEXT)", &[])
+                .expect("create");
+            conn.execute("INSERT INTO t VALUES (1, 'x')", &[])
+                .expect("insert");
+            let before = conn
+                .query_row("SELECT * FROM t", &[])
+                .expect("query")
+                .expect("row");
+            assert_eq!(before.columns(), ["a", "b"]);
+            // Enough other statements to push it out of rusqlite's cache
+            // (run by execute, so they do not push it out of the names').
+            for n in 0..40 {
+                conn.execute(&format!("SELECT {n} AS n"), &[]).expect("execute");
+            }
+            let other = driver.connect().expect("connect");
+            let mut other = other;
+            other
+                .execute("ALTER TABLE t RENAME COLUMN b TO renamed", &[])
+                .expect("rename");
+            if via_execute {
+                conn.execute("SELECT * FROM t", &[]).expect("execute");
+            }
+            let after = conn
+                .query_row("SELECT * FROM t", &[])
+                .expect("query")
+                .expect("row");
+            assert_eq!(after.columns(), ["a", "renamed"], "via execute: {via_execute}");
+            // And the next run of the same, now live, statement reuses them.
+            let again = conn
+                .query_row("SELECT * FROM t", &[])
+                .expect("query")
+                .expect("row");
+            assert!(std::ptr::eq(after.columns(), again.columns()));
+        }
     }
 }
