@@ -87,7 +87,7 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
             None => Then::Proceed,
             Some(fired) => {
                 before(shared, None, fired, || {
-                    injected_disconnect(&**dialect, "connection refused (injected)")
+                    injected_disconnect(&**dialect, "connection refused")
                 })
                 .await?
             }
@@ -104,7 +104,7 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
             drop(inner);
             return Err(injected_disconnect(
                 &**dialect,
-                "connection dropped right after connect (injected)",
+                "connection dropped right after connect",
             ));
         }
         let conn = FaultyConnection::register(inner.id(), inner, |_| {}, shared, dialect);
@@ -210,7 +210,7 @@ impl<C: AsyncConnection> FaultyConnection<C> {
                 let result = before(&self.shared, Some(&self.cell.dead), fired, || {
                     injected_disconnect(
                         &*dialect,
-                        format_args!("{op} on {id}: server closed the connection (injected)"),
+                        format_args!("{op} on {id}: server closed the connection"),
                     )
                 })
                 .await;
@@ -238,10 +238,7 @@ impl<C: AsyncConnection> FaultyConnection<C> {
                 self.kill_now();
                 Err(injected_disconnect(
                     &*self.dialect,
-                    format_args!(
-                        "{op} on {}: connection lost after the server applied it (injected)",
-                        self.id
-                    ),
+                    format_args!("{op} on {}: connection lost after the server applied it", self.id),
                 ))
             }
         }

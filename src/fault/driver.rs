@@ -143,7 +143,7 @@ impl<D: Driver> Driver for FaultyDriver<D> {
             }
             match action {
                 Action::Disconnect => {
-                    return Err(injected_disconnect(&**dialect, "connection refused (injected)"));
+                    return Err(injected_disconnect(&**dialect, "connection refused"));
                 }
                 Action::DisconnectAfterApply => drop_after = true,
                 Action::Delay(d) => self.shared.sleep(d),
@@ -160,7 +160,7 @@ impl<D: Driver> Driver for FaultyDriver<D> {
             let _ = inner.close();
             return Err(injected_disconnect(
                 &**dialect,
-                "connection dropped right after connect (injected)",
+                "connection dropped right after connect",
             ));
         }
         let close: fn(&mut D::Connection) = |conn| {
@@ -363,7 +363,7 @@ impl<C: Connection> FaultyConnection<C> {
                 self.kill_now();
                 Err(injected_disconnect(
                     &*self.dialect,
-                    format_args!("{op} on {}: server closed the connection (injected)", self.id),
+                    format_args!("{op} on {}: server closed the connection", self.id),
                 ))
             }
             Action::DisconnectAfterApply => {
@@ -371,10 +371,7 @@ impl<C: Connection> FaultyConnection<C> {
                 self.kill_now();
                 Err(injected_disconnect(
                     &*self.dialect,
-                    format_args!(
-                        "{op} on {}: connection lost after the server applied it (injected)",
-                        self.id
-                    ),
+                    format_args!("{op} on {}: connection lost after the server applied it", self.id),
                 ))
             }
             Action::Delay(d) => {
