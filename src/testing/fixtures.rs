@@ -24,8 +24,10 @@
 
 use rstest::fixture;
 
+use super::fresh_database;
+
 use crate::{
-    Clock, Driver, Engine, Faults, FaultyDriver, Journal, MockDriver, MockServer, Pool, PoolConfig, Result,
+    Clock, Driver, Engine, Faults, FaultyDriver, Journal, MockDriver, MockServer, Pool, PoolConfig,
     SqliteDriver,
 };
 
@@ -96,27 +98,6 @@ fn faulty<D: Driver>(driver: D, server: Option<MockServer>, db: Option<SqliteDri
         server,
         db,
     }
-}
-
-/// A fresh named in-memory SQLite database with dbfault's fixture schema
-/// (fixtures/schema.sql) and seed data (fixtures/seed.sql).
-///
-/// # Errors
-///
-/// If SQLite cannot open it or a fixture statement fails.
-pub fn fresh_database() -> Result<SqliteDriver> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "dbfault-fixture-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let db = SqliteDriver::memory(&name)?;
-    let mut conn = db.connect()?;
-    crate::run_script(&mut conn, include_str!("../../fixtures/schema.sql"))?;
-    crate::run_script(&mut conn, include_str!("../../fixtures/seed.sql"))?;
-    Ok(db)
 }
 
 /// A pool over a fresh permissive [`MockServer`].

@@ -33,3 +33,23 @@ pub use cancel::cancel_at_every_await;
 pub use expect::{EventPattern, Expect, ExpectError, ev, expect};
 pub use invariants::{InspectPool, Invariants, Violation};
 pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_file};
+
+/// A fresh named in-memory SQLite database holding dbfault's fixture
+/// schema (fixtures/schema.sql) and seed data (fixtures/seed.sql): the
+/// database of the SQLite fixtures and of the model-based test.
+///
+/// # Errors
+///
+/// If SQLite cannot open it or a fixture statement fails.
+#[cfg(feature = "sqlite")]
+pub fn fresh_database() -> crate::Result<crate::SqliteDriver> {
+    use crate::Driver;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let db = crate::SqliteDriver::memory(&format!("dbfault-fixture-{}-{n}", std::process::id()))?;
+    let mut conn = db.connect()?;
+    crate::run_script(&mut conn, include_str!("../../fixtures/schema.sql"))?;
+    crate::run_script(&mut conn, include_str!("../../fixtures/seed.sql"))?;
+    Ok(db)
+}

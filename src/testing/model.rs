@@ -294,7 +294,7 @@ pub fn check_with(
         }
         #[cfg(feature = "sqlite")]
         Target::ThreadsSqlite => {
-            let db = sqlite_db().map_err(config_failure)?;
+            let db = super::fresh_database().map_err(config_failure)?;
             on_threads(db.clone(), Data::Sqlite(db), cfg, plan, workload)
         }
         #[cfg(feature = "tokio")]
@@ -304,7 +304,7 @@ pub fn check_with(
         }
         #[cfg(all(feature = "tokio", feature = "sqlite"))]
         Target::TokioSqlite => {
-            let db = sqlite_db().map_err(config_failure)?;
+            let db = super::fresh_database().map_err(config_failure)?;
             on_tokio(
                 crate::Blocking::new(db.clone()),
                 Data::Sqlite(db),
@@ -403,21 +403,6 @@ fn paused_runtime() -> std::result::Result<tokio::runtime::Runtime, ModelFailure
         .start_paused(true)
         .build()
         .map_err(|e| ModelFailure::new(format!("building a runtime: {e}")))
-}
-
-#[cfg(feature = "sqlite")]
-fn sqlite_db() -> crate::Result<crate::SqliteDriver> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "dbfault-model-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let db = crate::SqliteDriver::memory(&name)?;
-    let mut conn = db.connect()?;
-    crate::run_script(&mut conn, include_str!("../../fixtures/schema.sql"))?;
-    Ok(db)
 }
 
 /// Where the data is checked, outside the pool.

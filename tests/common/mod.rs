@@ -12,7 +12,6 @@
 pub mod shells;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dbfault::{
@@ -47,23 +46,9 @@ pub struct H<P: TestPool> {
     sqlite: Option<SqliteDriver>,
 }
 
-fn unique(prefix: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// A fresh SQLite database with the fixture schema and seed data.
 pub fn sqlite_db() -> SqliteDriver {
-    let driver = SqliteDriver::memory(&unique("pooltest")).expect("memory db");
-    let mut setup = dbfault::Driver::connect(&driver).expect("connect");
-    dbfault::run_script(&mut setup, include_str!("../../fixtures/schema.sql")).expect("schema");
-    dbfault::run_script(&mut setup, include_str!("../../fixtures/seed.sql")).expect("seed");
-    setup.close().expect("close");
-    driver
+    dbfault::testing::fresh_database().expect("the fixture database")
 }
 
 /// The statement that writes `tag`.
