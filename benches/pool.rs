@@ -8,9 +8,13 @@
 //!   checkouts.
 //! - `engine_point_select` (feature `sqlite`): `SELECT id, owner, balance
 //!   FROM accounts WHERE id = ?1` through raw rusqlite (`prepare_cached`,
-//!   `query_row`; and, for reference, `query_map` collected into a `Vec`),
-//!   through one `EngineConnection` held across iterations, and through
-//!   `engine.connect()` + query per iteration (includes the pool checkout).
+//!   `query_row`; and, for reference, `query_map` collected into a `Vec`);
+//!   through `SqliteConnection::query_row_map` alone (what pool and engine
+//!   add); through one `EngineConnection` held across iterations, reading
+//!   the row in place (`query_row_map`, the goal's comparison: the same
+//!   typed reads as the rusqlite case), as an owned `Row` (`query_row`) and
+//!   as a `Vec<Row>` (`query`); and through `engine.connect()` + query per
+//!   iteration (includes the pool checkout).
 //!
 //! The comparison is kept fair: r2d2 without validation on checkout
 //! (`test_on_check_out(false)`) and dbfault without pre-ping or journal;
@@ -267,7 +271,7 @@ mod engine {
 
     use super::configure;
     use criterion::Criterion;
-    use dbfault::{Engine, Pool, PoolConfig, SqliteDriver, Value};
+    use dbfault::{Connection, Driver, Engine, Pool, PoolConfig, SqliteDriver, Value};
     use std::hint::black_box;
 
     const SELECT: &str = "SELECT id, owner, balance FROM accounts WHERE id = ?1";
@@ -283,7 +287,7 @@ mod engine {
         // one, so both read the same pages the same way.
         let name = "dbfault-bench-point-select";
         let driver = SqliteDriver::memory(name).expect("sqlite memory database");
-        let engine = Engine::new(Pool::new(driver, PoolConfig::new().size(1)).expect("pool"));
+        let engine = Engine::new(Pool::new(driver.clone(), PoolConfig::new().size(1)).expect("pool"));
         {
             let mut conn = engine.connect().expect("connect");
             conn.run_script(include_str!("../fixtures/schema.sql"))
@@ -325,12 +329,39 @@ mod engine {
             })
         });
 
+        // The driver alone, without pool or engine: what they add.
+        let mut direct = driver.connect().expect("connect");
+        group.bench_function("driver_query_row_map", |b| {
+            b.iter(|| {
+                let id = next_id(&mut i);
+                let row = direct
+                    .query_row_map(SELECT, &[Value::Integer(id)], |r| {
+                        Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?))
+                    })
+                    .expect("query");
+                black_box(row.expect("a row"))
+            })
+        });
+        drop(direct);
+
         let mut conn = engine.connect().expect("connect");
         // The point lookup as users write it: one row, like `query_row`.
         group.bench_function("engine_query_row", |b| {
             b.iter(|| {
                 let id = next_id(&mut i);
                 let row = conn.query_row(SELECT, &[Value::Integer(id)]).expect("query");
+                black_box(row.expect("a row"))
+            })
+        });
+        // The same, read in place as the rusqlite case reads it.
+        group.bench_function("engine_query_row_map", |b| {
+            b.iter(|| {
+                let id = next_id(&mut i);
+                let row = conn
+                    .query_row_map(SELECT, &[Value::Integer(id)], |r| {
+                        Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?))
+                    })
+                    .expect("query");
                 black_box(row.expect("a row"))
             })
         });

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::{ConnId, Dialect, Result, Row, Value};
+use crate::{ConnId, Dialect, Result, Row, RowRef, Value};
 
 /// Opens connections to one database.
 ///
@@ -58,6 +58,25 @@ pub trait Connection: Send + 'static {
     /// and keep the first row.
     fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Runs a statement and hands its first row, if any, to `f` as a
+    /// borrowed [`RowRef`]; returns what `f` returned, or `None` when there
+    /// was no row. A point lookup that reads typed columns in place, like
+    /// rusqlite's `query_row`: a driver that overrides it (the SQLite
+    /// driver does) builds no [`Row`] and copies only what `f` asks for.
+    /// May block. Default: [`query_row`](Connection::query_row), then `f`
+    /// on that row.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error, or the error `f` returned.
+    fn query_row_map<T, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
+    where
+        Self: Sized,
+        F: FnOnce(RowRef<'_>) -> Result<T>,
+    {
+        crate::row_ref::map_row(self.query_row(sql, params)?, f)
     }
 
     /// Opens a transaction. Fails if one is already open. May block.

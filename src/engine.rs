@@ -12,7 +12,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Connection, Dialect, Driver, Error, Pool, PooledConnection, Result, Row, Value};
+use crate::{Connection, Dialect, Driver, Error, Pool, PooledConnection, Result, Row, RowRef, Value};
 
 /// A pool and its dialect. Cloning shares the pool.
 ///
@@ -136,6 +136,48 @@ impl<D: Driver> EngineConnection<D> {
         self.run(|c| c.query_row(sql, params))
     }
 
+    /// Runs a query outside any transaction and hands its first row, if
+    /// any, to `f` as a borrowed [`RowRef`] (see
+    /// [`Connection::query_row_map`]): a point lookup that reads typed
+    /// columns in place.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use dbfault::{Engine, Pool, PoolConfig, SqliteDriver, Value};
+    ///
+    /// let pool = Pool::new(SqliteDriver::memory("query-row-map-doc").unwrap(), PoolConfig::new()).unwrap();
+    /// let mut conn = Engine::new(pool).connect().unwrap();
+    /// conn.run_script("CREATE TABLE t (id INTEGER, name TEXT); INSERT INTO t VALUES (1, 'ann');").unwrap();
+    ///
+    /// let sql = "SELECT id, name FROM t WHERE id = ?1";
+    /// let found = conn.query_row_map(sql, &[Value::Integer(1)], |row| {
+    ///     Ok((row.get::<i64>(0)?, row.get::<String>("name")?))
+    /// });
+    /// assert_eq!(found.unwrap(), Some((1, "ann".to_owned())));
+    /// assert_eq!(conn.query_row_map(sql, &[Value::Integer(2)], |row| row.get::<i64>(0)).unwrap(), None);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](EngineConnection::execute); an error `f` returns is
+    /// returned as is and never invalidates the connection.
+    pub fn query_row_map<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: impl FnOnce(RowRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut mapped = None;
+        self.run(|c| {
+            c.query_row_map(sql, params, |row| {
+                mapped = Some(f(row));
+                Ok(())
+            })
+        })?;
+        mapped.transpose()
+    }
+
     /// Begins a transaction. It rolls back when dropped uncommitted.
     ///
     /// # Errors
@@ -257,6 +299,30 @@ impl<D: Driver> Transaction<'_, D> {
     /// As [`execute`](Transaction::execute).
     pub fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         self.run(|c| c.query_row(sql, params))
+    }
+
+    /// Runs a query in the transaction and hands its first row, if any, to
+    /// `f` as a borrowed [`RowRef`] (see [`Connection::query_row_map`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Transaction::execute); an error `f` returns is
+    /// returned as is and never invalidates the connection or ends the
+    /// transaction.
+    pub fn query_row_map<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: impl FnOnce(RowRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut mapped = None;
+        self.run(|c| {
+            c.query_row_map(sql, params, |row| {
+                mapped = Some(f(row));
+                Ok(())
+            })
+        })?;
+        mapped.transpose()
     }
 
     /// Whether the connection died inside this transaction.

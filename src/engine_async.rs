@@ -11,7 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::{
-    AsyncConnection, AsyncDriver, AsyncPool, AsyncPooledConnection, Dialect, Error, Result, Row, Value,
+    AsyncConnection, AsyncDriver, AsyncPool, AsyncPooledConnection, Dialect, Error, Result, Row, RowRef,
+    Value,
 };
 
 /// An async pool and its dialect. Cloning shares the pool.
@@ -118,6 +119,25 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         let conn = self.ready().await?;
         let result = conn.query_row(sql, params).await;
         self.settle(result).await
+    }
+
+    /// Runs a query in autocommit mode and hands its first row, if any, to
+    /// `f` as a [`RowRef`]: the twin of
+    /// [`EngineConnection::query_row_map`](crate::EngineConnection::query_row_map).
+    /// The async driver traits return owned rows, so `f` reads the [`Row`]
+    /// that [`query_row`](AsyncEngineConnection::query_row) returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](AsyncEngineConnection::execute); an error `f` returns
+    /// is returned as is and never invalidates the connection.
+    pub async fn query_row_map<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: impl FnOnce(RowRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        crate::row_ref::map_row(self.query_row(sql, params).await?, f)
     }
 
     /// Begins a transaction.
@@ -274,6 +294,24 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
         let conn = self.active()?;
         let result = conn.query_row(sql, params).await;
         self.settle(result).await
+    }
+
+    /// Runs a query in the transaction and hands its first row, if any, to
+    /// `f` as a [`RowRef`] (see
+    /// [`AsyncEngineConnection::query_row_map`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transaction::execute`](crate::Transaction::execute); an error
+    /// `f` returns is returned as is and never invalidates the connection
+    /// or ends the transaction.
+    pub async fn query_row_map<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: impl FnOnce(RowRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        crate::row_ref::map_row(self.query_row(sql, params).await?, f)
     }
 
     /// Whether the connection died inside this transaction.

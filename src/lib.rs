@@ -59,6 +59,7 @@ mod mock;
 mod mocks;
 mod op;
 mod pool;
+mod row_ref;
 mod script;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -89,6 +90,7 @@ pub use op::Op;
 #[cfg(feature = "tokio")]
 pub use pool::{AsyncPool, AsyncPooledConnection};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};
+pub use row_ref::{FromValue, RowRef, RowSource, ValueRef};
 pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};

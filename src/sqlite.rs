@@ -18,7 +18,9 @@ use std::time::Duration;
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OpenFlags, ffi, params_from_iter};
 
-use crate::{ConnId, Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, Result, Row, Value};
+use crate::{
+    ConnId, Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, Result, Row, RowRef, RowSource, Value,
+};
 
 /// The code reported by operations on a closed [`SqliteConnection`]: what
 /// SQLite itself answers when a closed handle is used.
@@ -251,23 +253,35 @@ impl SqliteConnection {
 
     /// [`live`](SqliteConnection::live), with the column-name lists that
     /// [`query`] keeps.
+    #[inline]
     fn live_with_names(&mut self) -> Result<(&rusqlite::Connection, &mut ColumnNames)> {
         if self.dead.is_none() {
             if let Some(conn) = &self.conn {
                 return Ok((conn, &mut self.columns));
             }
         }
-        Err(self.live().expect_err("a connection that is closed or dead"))
+        Err(self.not_live())
+    }
+
+    #[cold]
+    fn not_live(&self) -> Error {
+        self.live().expect_err("a connection that is closed or dead")
     }
 
     /// Records a disconnect: the connection is dead from now on.
+    #[inline]
     fn check<T>(&mut self, result: Result<T>) -> Result<T> {
         if let Err(err) = &result {
-            if err.is_disconnect() && self.dead.is_none() {
-                self.dead = Some(err.code().unwrap_or(CLOSED_CODE).to_owned());
-            }
+            self.failed(err);
         }
         result
+    }
+
+    #[cold]
+    fn failed(&mut self, err: &Error) {
+        if err.is_disconnect() && self.dead.is_none() {
+            self.dead = Some(err.code().unwrap_or(CLOSED_CODE).to_owned());
+        }
     }
 
     /// Runs one statement of no parameters (transaction control).
@@ -320,6 +334,24 @@ impl Connection for SqliteConnection {
             .live_with_names()
             .and_then(|(conn, names)| query_first(conn, names, sql, params));
         self.check(result)
+    }
+
+    /// Steps the statement once and lends `f` SQLite's row in place: no
+    /// [`Row`] is built, and only the columns `f` reads are converted. An
+    /// error `f` returns is returned as is; it never marks the connection
+    /// dead.
+    fn query_row_map<T, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
+    where
+        F: FnOnce(RowRef<'_>) -> Result<T>,
+    {
+        let mut mapped = None;
+        let result = self.live_with_names().and_then(|(conn, names)| {
+            for_first_row(conn, names, sql, params, |row| {
+                mapped = Some(f(RowRef::new(&row)))
+            })
+        });
+        self.check(result)?;
+        mapped.transpose()
     }
 
     /// `BEGIN` (deferred: locks are taken by the first read or write).
@@ -539,7 +571,7 @@ fn for_rows(
             let columns = columns.get_or_insert_with(|| names.of(row.as_ref(), sql));
             let mut values = Vec::with_capacity(columns.len());
             for i in 0..columns.len() {
-                values.push(to_value(i, row.get_ref(i)?)?);
+                values.push(read_value(row, i)?.to_value());
             }
             sink(Row::new(Arc::clone(columns), values));
             taken += 1;
@@ -547,6 +579,45 @@ fn for_rows(
         Ok(())
     };
     run().map_err(from_rusqlite)
+}
+
+/// Runs a query and lends its first row, if any, to `f`; the rest are not
+/// read.
+fn for_first_row(
+    conn: &rusqlite::Connection,
+    names: &mut ColumnNames,
+    sql: &str,
+    params: &[Value],
+    f: impl FnOnce(SqliteRow<'_, '_>),
+) -> Result<()> {
+    let run = || -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        names.prepared(&stmt, sql);
+        let mut rows = stmt.query(bind(params))?;
+        if let Some(row) = rows.next()? {
+            f(SqliteRow(row));
+        }
+        Ok(())
+    };
+    run().map_err(from_rusqlite)
+}
+
+/// The row an SQLite statement is on, read in place: names from the
+/// statement, values converted only when asked for.
+struct SqliteRow<'r, 's>(&'r rusqlite::Row<'s>);
+
+impl RowSource for SqliteRow<'_, '_> {
+    fn column_count(&self) -> usize {
+        self.0.as_ref().column_count()
+    }
+
+    fn column_name(&self, index: usize) -> Option<&str> {
+        self.0.as_ref().column_name(index).ok()
+    }
+
+    fn value(&self, index: usize) -> Result<crate::ValueRef<'_>> {
+        read_value(self.0, index).map_err(from_rusqlite)
+    }
 }
 
 /// The column names of a connection's recent statements, so that a
@@ -586,10 +657,16 @@ impl ColumnNames {
 
     /// `stmt` (the text `sql`) was just taken from the statement cache,
     /// before it is stepped.
+    #[inline]
     fn prepared(&mut self, stmt: &rusqlite::Statement<'_>, sql: &str) {
         if stmt.get_status(rusqlite::StatementStatus::Run) == 0 {
-            self.recent.retain(|n| &*n.sql != sql);
+            self.forget(sql);
         }
+    }
+
+    #[cold]
+    fn forget(&mut self, sql: &str) {
+        self.recent.retain(|n| &*n.sql != sql);
     }
 
     /// The column names of `stmt`'s result, once it has produced a row.
@@ -625,19 +702,17 @@ impl ColumnNames {
 fn read_names(stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
     stmt.column_names().map(str::to_owned).collect()
 }
-/// Column `index`'s value; text that is not UTF-8 is an error, never
-/// altered.
-fn to_value(index: usize, value: ValueRef<'_>) -> rusqlite::Result<Value> {
-    Ok(match value {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(r) => Value::Real(r),
-        ValueRef::Text(bytes) => Value::Text(
-            std::str::from_utf8(bytes)
-                .map_err(|e| rusqlite::Error::Utf8Error(index, e))?
-                .to_owned(),
+/// Column `index`'s value, borrowed; text that is not UTF-8 is an error,
+/// never altered.
+fn read_value<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> rusqlite::Result<crate::ValueRef<'r>> {
+    Ok(match row.get_ref(index)? {
+        ValueRef::Null => crate::ValueRef::Null,
+        ValueRef::Integer(i) => crate::ValueRef::Integer(i),
+        ValueRef::Real(r) => crate::ValueRef::Real(r),
+        ValueRef::Text(bytes) => crate::ValueRef::Text(
+            std::str::from_utf8(bytes).map_err(|e| rusqlite::Error::Utf8Error(index, e))?,
         ),
-        ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+        ValueRef::Blob(bytes) => crate::ValueRef::Blob(bytes),
     })
 }
 
@@ -927,11 +1002,11 @@ mod tests {
     /// The hole a name cache could have: rusqlite evicts a statement, the
     /// schema changes, and the text is prepared anew. The new statement
     /// object is recognised (it has never run) and its names read again,
-    /// whether a query or an execute prepares it first.
+    /// whether a query, an execute or a `query_row_map` prepares it first.
     #[test]
     fn column_names_are_read_again_for_a_statement_prepared_anew() {
-        for via_execute in [false, true] {
-            let name = format!("sqlite-unit-evicted-{via_execute}");
+        for first in ["query", "execute", "query_row_map"] {
+            let name = format!("sqlite-unit-evicted-{first}");
             let driver = SqliteDriver::memory(&name).expect("memory driver");
             let mut conn = driver.connect().expect("connect");
             conn.execute("CREATE TABLE t (a INTEGER, b TEXT)", &[])
@@ -953,14 +1028,25 @@ mod tests {
             other
                 .execute("ALTER TABLE t RENAME COLUMN b TO renamed", &[])
                 .expect("rename");
-            if via_execute {
-                conn.execute("SELECT * FROM t", &[]).expect("execute");
+            match first {
+                "execute" => {
+                    conn.execute("SELECT * FROM t", &[]).expect("execute");
+                }
+                "query_row_map" => {
+                    let name = conn
+                        .query_row_map("SELECT * FROM t", &[], |row| {
+                            Ok(row.column_name(1).map(str::to_owned))
+                        })
+                        .expect("query_row_map");
+                    assert_eq!(name, Some(Some("renamed".to_owned())));
+                }
+                _ => {}
             }
             let after = conn
                 .query_row("SELECT * FROM t", &[])
                 .expect("query")
                 .expect("row");
-            assert_eq!(after.columns(), ["a", "renamed"], "via execute: {via_execute}");
+            assert_eq!(after.columns(), ["a", "renamed"], "prepared first by {first}");
             // And the next run of the same, now live, statement reuses them.
             let again = conn
                 .query_row("SELECT * FROM t", &[])

@@ -181,7 +181,8 @@ impl Row {
     }
 }
 
-/// Something that picks a column of a [`Row`]: a position or a name.
+/// Something that picks a column of a [`Row`] or a
+/// [`RowRef`](crate::RowRef): a position or a name.
 pub trait ColumnIndex: sealed::Sealed {
     /// The position this index designates among `columns`, if any.
     fn position(&self, columns: &[String]) -> Option<usize>;
@@ -199,10 +200,38 @@ impl ColumnIndex for &str {
     }
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for usize {}
-    impl Sealed for &str {}
+pub(crate) mod sealed {
+    use crate::RowRef;
+
+    /// What [`ColumnIndex`](super::ColumnIndex) needs inside the crate.
+    pub trait Sealed {
+        /// The position this index designates in `row`, if any.
+        fn find(&self, row: &RowRef<'_>) -> Option<usize>;
+
+        /// The index as an error message names it.
+        fn describe(&self) -> String;
+    }
+
+    impl Sealed for usize {
+        #[inline]
+        fn find(&self, row: &RowRef<'_>) -> Option<usize> {
+            (*self < row.len()).then_some(*self)
+        }
+
+        fn describe(&self) -> String {
+            self.to_string()
+        }
+    }
+
+    impl Sealed for &str {
+        fn find(&self, row: &RowRef<'_>) -> Option<usize> {
+            (0..row.len()).find(|&i| row.column_name(i) == Some(*self))
+        }
+
+        fn describe(&self) -> String {
+            format!("{self:?}")
+        }
+    }
 }
 
 #[cfg(test)]

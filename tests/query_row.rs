@@ -1,6 +1,6 @@
-//! `query_row`: the first row of a query, through every layer that has it
-//! (drivers, the fault layer, both engines), and a rule on `Op::Query`
-//! catches it.
+//! `query_row` and `query_row_map`: the first row of a query, through
+//! every layer that has them (drivers, the fault layer, both engines), and a
+//! rule on `Op::Query` catches both.
 
 use dbfault::*;
 
@@ -77,5 +77,236 @@ async fn the_async_engine_has_query_row_on_blocking_sqlite() {
     assert_eq!(row.get(0).and_then(Value::as_str), Some("ann"));
     let mut tx = conn.begin().await.unwrap();
     assert!(tx.query_row("SELECT 1 WHERE 0", &[]).await.unwrap().is_none());
+    tx.rollback().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// query_row_map: the row read in place.
+
+const ONE: &str = "SELECT id, owner, balance, NULL AS note FROM accounts WHERE id = ?1";
+
+/// The first row as `query_row_map` lends it, copied out.
+fn mapped<C: Connection>(conn: &mut C, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+    conn.query_row_map(sql, params, |row| row.to_row())
+}
+
+fn seeded_mock() -> MockServer {
+    let server = MockServer::new();
+    let row = vec![
+        Value::Integer(1),
+        Value::from("ann"),
+        Value::Integer(100),
+        Value::Null,
+    ];
+    server.expect(
+        Expectation::exact(ONE)
+            .returns_rows(["id", "owner", "balance", "note"], [row])
+            .times(2),
+    );
+    server
+}
+
+#[test]
+fn query_row_map_reads_typed_columns_by_position_and_name() {
+    let db = db("query-row-map-typed");
+    let mut conn = db.connect().unwrap();
+    let (id, owner, balance, note) = conn
+        .query_row_map(ONE, &[Value::Integer(2)], |row| {
+            assert_eq!(row.len(), 4);
+            assert_eq!(row.column_name(1), Some("owner"));
+            // Text borrowed from SQLite's row, for the length of the call.
+            let owner: &str = row.get("owner")?;
+            Ok((
+                row.get::<i64>(0)?,
+                owner.to_uppercase(),
+                row.get::<u32>("balance")?,
+                row.get::<Option<String>>("note")?,
+            ))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((id, owner.as_str(), balance, note), (2, "BOB", 100, None));
+    // No row: the callback is not called.
+    let none = conn
+        .query_row_map(ONE, &[Value::Integer(99)], |_| -> Result<()> {
+            panic!("called without a row")
+        })
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+#[test]
+fn query_row_map_sees_what_query_row_sees_on_every_driver() {
+    let sqlite = db("query-row-map-same");
+    let server = seeded_mock();
+    let params = [Value::Integer(1)];
+    let expected = sqlite.connect().unwrap().query_row(ONE, &params).unwrap();
+    assert!(expected.is_some());
+
+    assert_eq!(
+        mapped(&mut sqlite.connect().unwrap(), ONE, &params).unwrap(),
+        expected
+    );
+    let faulty = FaultyDriver::new(sqlite.clone());
+    assert_eq!(
+        mapped(&mut faulty.connect().unwrap(), ONE, &params).unwrap(),
+        expected
+    );
+    // The mock and the fault layer over it take the default path, through
+    // an owned row: the same values.
+    assert_eq!(
+        mapped(&mut server.driver().connect().unwrap(), ONE, &params).unwrap(),
+        expected
+    );
+    let faulty = FaultyDriver::new(server.driver());
+    assert_eq!(
+        mapped(&mut faulty.connect().unwrap(), ONE, &params).unwrap(),
+        expected
+    );
+    server.verify().unwrap();
+    // A boxed connection takes the default path too.
+    let mut boxed: Box<SqliteConnection> = Box::new(sqlite.connect().unwrap());
+    assert_eq!(mapped(&mut boxed, ONE, &params).unwrap(), expected);
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_an_error_naming_the_column_and_the_connection_lives_on() {
+    let db = db("query-row-map-type-error");
+    let mut conn = db.connect().unwrap();
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<i64>("owner"))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert_eq!(err.class(), ErrorClass::Statement);
+    assert_eq!(err.message(), "column 1 (owner): expected integer, found text");
+
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<i64>("missing"))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_COLUMN"));
+    assert!(err.message().contains("\"missing\""), "{err}");
+
+    // Text that is not UTF-8 is an error, not a panic and not altered.
+    let err = conn
+        .query_row_map("SELECT CAST(x'ff' AS TEXT)", &[], |row| row.get::<String>(0))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    // Its bytes are still there for a caller that asks for them as a blob
+    // through SQL.
+    let bytes = conn
+        .query_row_map("SELECT CAST(CAST(x'ff' AS TEXT) AS BLOB)", &[], |row| {
+            row.get::<Vec<u8>>(0)
+        })
+        .unwrap();
+    assert_eq!(bytes, Some(vec![0xff]));
+    assert!(conn.query_row(ONE, &[Value::Integer(1)]).unwrap().is_some());
+}
+
+#[test]
+fn an_error_the_callback_returns_comes_back_as_is_and_the_connection_stays() {
+    let journal = Journal::new();
+    let driver = FaultyDriver::new(db("query-row-map-callback-error")).with_journal(journal.clone());
+    let pool = Pool::new(driver, PoolConfig::new().journal(journal.clone())).unwrap();
+    let engine = Engine::new(pool);
+    let mut conn = engine.connect().unwrap();
+    let id = conn.pooled().unwrap().id();
+    // Even an error of class disconnect: it is the callback's, not the
+    // driver's, so nothing is invalidated.
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |_| -> Result<()> {
+            Err(Error::closed("the callback gave up"))
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+    assert_eq!(err.message(), "the callback gave up");
+    assert!(!err.connection_invalidated());
+    assert!(!conn.is_invalidated());
+    assert_eq!(conn.pooled().unwrap().id(), id);
+    assert_eq!(journal.count(EventKind::Invalidate), 0);
+
+    let mut tx = conn.begin().unwrap();
+    let err = tx
+        .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<Vec<u8>>("owner"))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert!(!tx.is_pending_rollback());
+    tx.execute("UPDATE accounts SET balance = 90 WHERE id = 1", &[])
+        .unwrap();
+    tx.commit().unwrap();
+    let balance = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<i64>("balance"))
+        .unwrap();
+    assert_eq!(balance, Some(90));
+}
+
+#[test]
+fn a_query_rule_fires_on_query_row_map_and_a_transaction_goes_pending_rollback() {
+    let driver = FaultyDriver::new(db("query-row-map-faulty"));
+    let faults = driver.faults();
+    let engine = Engine::new(Pool::new(driver, PoolConfig::new()).unwrap());
+    let mut conn = engine.connect().unwrap();
+    let guard = faults
+        .arm(
+            Rule::on(Op::Query)
+                .matching("FROM accounts")
+                .times(2)
+                .disconnect(),
+        )
+        .unwrap();
+
+    let mut called = false;
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |_| {
+            called = true;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(err.is_disconnect() && err.connection_invalidated());
+    assert!(!called, "the fault came before the server ran the query");
+
+    // The next call reconnects by itself; inside a transaction the same
+    // fault leaves the transaction pending rollback.
+    let mut tx = conn.begin().unwrap();
+    let err = tx
+        .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<i64>(0))
+        .unwrap_err();
+    assert!(err.connection_invalidated());
+    assert!(tx.is_pending_rollback());
+    let err = tx
+        .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<i64>(0))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PendingRollback);
+    tx.rollback().unwrap();
+    assert_eq!(guard.hits(), 2);
+    let owner = conn
+        .query_row_map(ONE, &[Value::Integer(3)], |row| row.get::<String>("owner"))
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some("cyd"));
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn the_async_engine_has_query_row_map() {
+    let driver = FaultyDriver::new(Blocking::new(db("query-row-map-async")));
+    let engine = AsyncEngine::new(AsyncPool::new(driver, PoolConfig::new()).unwrap());
+    let mut conn = engine.connect().await.unwrap();
+    let owner = conn
+        .query_row_map(ONE, &[Value::Integer(2)], |row| row.get::<String>("owner"))
+        .await
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some("bob"));
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(2)], |row| row.get::<f64>("owner"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert!(!err.connection_invalidated());
+
+    let mut tx = conn.begin().await.unwrap();
+    let none = tx
+        .query_row_map(ONE, &[Value::Integer(99)], |row| row.get::<i64>(0))
+        .await
+        .unwrap();
+    assert_eq!(none, None);
     tx.rollback().await.unwrap();
 }

@@ -8,7 +8,7 @@ use super::faults::{Faults, Fired, Kill, Shared};
 use super::rule::Action;
 use crate::Op;
 use crate::clock::lock;
-use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, Row, Value};
+use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, Row, RowRef, Value};
 
 /// Wraps a [`Driver`] so that a test can make its operations fail.
 ///
@@ -405,6 +405,15 @@ impl<C: Connection> Connection for FaultyConnection<C> {
     /// A query as far as rules go (`Op::Query`).
     fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         self.run(Op::Query, sql, |c| c.query_row(sql, params))
+    }
+
+    /// The inner connection's `query_row_map`, as an [`Op::Query`]: rules
+    /// fire as for [`query`](Connection::query).
+    fn query_row_map<T, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
+    where
+        F: FnOnce(RowRef<'_>) -> Result<T>,
+    {
+        self.run(Op::Query, sql, |c| c.query_row_map(sql, params, f))
     }
 
     fn begin(&mut self) -> Result<()> {
