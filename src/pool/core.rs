@@ -32,6 +32,9 @@ pub(crate) struct Meta {
     pub(crate) generation: u64,
     /// Soft-invalidated: replace at the next checkout.
     pub(crate) soft: bool,
+    /// Why it must be replaced (invalidated by the pool, recycled) is
+    /// journaled already: a checkout that decided so was cancelled.
+    pub(crate) replacement_journaled: bool,
 }
 
 /// What a checkout must do next.
@@ -244,11 +247,13 @@ impl<C> Core<C> {
     #[inline]
     fn prepare(&mut self, conn: C, meta: Meta, now: Instant) -> Step<C> {
         if meta.generation < self.generation {
-            self.emit(
-                Some(meta.id),
-                EventKind::Invalidate,
-                "pool invalidated since it was opened",
-            );
+            if !meta.replacement_journaled {
+                self.emit(
+                    Some(meta.id),
+                    EventKind::Invalidate,
+                    "pool invalidated since it was opened",
+                );
+            }
             return Step::Replace { conn, meta };
         }
         if meta.soft {
@@ -259,7 +264,9 @@ impl<C> Core<C> {
             .recycle
             .is_some_and(|age| now.saturating_duration_since(meta.created) >= age)
         {
-            self.emit(Some(meta.id), EventKind::Recycle, "");
+            if !meta.replacement_journaled {
+                self.emit(Some(meta.id), EventKind::Recycle, "");
+            }
             return Step::Replace { conn, meta };
         }
         let ping = self.cfg.pre_ping
@@ -298,8 +305,18 @@ impl<C> Core<C> {
     /// to wake, if the step went to one.
     pub(crate) fn give_back(&mut self, step: Step<C>, now: Instant) -> Option<WaiterId> {
         match step {
-            Step::Ready { conn, meta, .. } | Step::Replace { conn, meta } => {
-                self.emit(Some(meta.id), EventKind::Checkin, "checkout cancelled");
+            Step::Ready { conn, meta, ping } => {
+                // Journaled as checked out only once its ping passed.
+                if !ping {
+                    self.emit(Some(meta.id), EventKind::Checkin, "checkout cancelled");
+                }
+                self.out -= 1;
+                self.hand_over(conn, meta, now)
+            }
+            Step::Replace { conn, mut meta } => {
+                // Never journaled as checked out; why it must be replaced
+                // was, and the next checkout must not journal that again.
+                meta.replacement_journaled = true;
                 self.out -= 1;
                 self.hand_over(conn, meta, now)
             }
@@ -361,6 +378,7 @@ impl<C> Core<C> {
                     last_used: now,
                     generation: self.generation,
                     soft: false,
+                    replacement_journaled: false,
                 };
                 (Some(meta), None)
             }
@@ -542,6 +560,54 @@ mod tests {
     fn connect(core: &mut Core<u64>, id: u64, now: Instant) -> Meta {
         assert!(matches!(core.checkout(now), Step::Connect));
         core.connected(Ok(ConnId(id)), now).0.expect("connected")
+    }
+
+    fn events(core: &mut Core<u64>) -> Vec<(EventKind, String)> {
+        let mut out = Vec::new();
+        core.drain_events(|e| out.push((e.kind, e.detail.into_owned())));
+        out
+    }
+
+    /// A checkout cancelled after it decided to replace a stale connection
+    /// gives the connection back; the next checkout replaces it without
+    /// journaling the reason twice, and nothing journals a check-in of a
+    /// connection never journaled as checked out.
+    #[test]
+    fn a_cancelled_checkout_journals_each_decision_once() {
+        let start = Instant::now();
+        let mut core: Core<u64> = Core::new(
+            CoreConfig {
+                recycle: Some(Duration::from_secs(1)),
+                pre_ping: true,
+                ..cfg(1, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, start);
+        assert!(matches!(
+            core.checkin(1, a, Reset::Clean, start),
+            Checkin::Kept(None)
+        ));
+
+        // Young: a checkout that would ping, cancelled before the ping.
+        let step = core.checkout(start);
+        assert!(matches!(step, Step::Ready { ping: true, .. }));
+        drop(events(&mut core));
+        assert_eq!(core.give_back(step, start), None);
+        assert_eq!(events(&mut core), []);
+
+        // Old: recycled, cancelled, then recycled for good.
+        let later = start + Duration::from_secs(2);
+        let step = core.checkout(later);
+        assert!(matches!(step, Step::Replace { .. }));
+        assert_eq!(events(&mut core), [(EventKind::Recycle, String::new())]);
+        assert_eq!(core.give_back(step, later), None);
+        assert_eq!(events(&mut core), []);
+        assert_eq!(core.status().checked_in, 1);
+        let step = core.checkout(later);
+        assert!(matches!(step, Step::Replace { .. }));
+        assert_eq!(events(&mut core), []);
+        core.check().unwrap();
     }
 
     #[test]
