@@ -282,6 +282,13 @@ fn action_on_connect<D: Driver>(env: Env<D>, action: Action) {
             let err = env.driver.connect().expect_err("the caller sees a disconnect");
             env.assert_disconnect(&err, true);
             assert_eq!(guard.hits(), 1);
+            // The error names the connection the server had opened.
+            let named = err
+                .message()
+                .strip_prefix("connection c")
+                .and_then(|rest| rest.strip_suffix(" dropped right after connect"))
+                .is_some_and(|id| id.parse::<u64>().is_ok());
+            assert!(named, "{err}");
             // The server accepted the connection, then lost it.
             assert_eq!(
                 server_log(&env),

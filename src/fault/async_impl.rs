@@ -101,10 +101,11 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
         }
         let inner = self.inner().connect().await?;
         if let Then::ApplyThenKill = then {
+            let id = inner.id();
             drop(inner);
             return Err(injected_disconnect(
                 &**dialect,
-                "connection dropped right after connect",
+                format_args!("connection {id} dropped right after connect"),
             ));
         }
         let conn = FaultyConnection::register(inner.id(), inner, |_| {}, shared, dialect);

@@ -160,7 +160,7 @@ impl<D: Driver> Driver for FaultyDriver<D> {
             let _ = inner.close();
             return Err(injected_disconnect(
                 &**dialect,
-                "connection dropped right after connect",
+                format_args!("connection {} dropped right after connect", inner.id()),
             ));
         }
         let close: fn(&mut D::Connection) = |conn| {

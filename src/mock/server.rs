@@ -170,6 +170,11 @@ impl MockServer {
 
     /// Replaces the dialect (see [`with_dialect`](MockServer::with_dialect));
     /// errors produced from now on are classified by it.
+    ///
+    /// Layers over the driver take the dialect once: a [`Pool`](crate::Pool)
+    /// and an [`Engine`](crate::Engine) when they are built, a
+    /// [`FaultyDriver`](crate::FaultyDriver) at its first use. Set the
+    /// dialect before building them; they keep the one they took.
     pub fn set_dialect(&self, dialect: MockDialect) {
         lock(&self.shared).dialect = Arc::new(dialect);
     }
