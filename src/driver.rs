@@ -60,23 +60,51 @@ pub trait Connection: Send + 'static {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
-    /// Runs a statement and hands its first row, if any, to `f` as a
-    /// borrowed [`RowRef`]; returns what `f` returned, or `None` when there
-    /// was no row. A point lookup that reads typed columns in place, like
-    /// rusqlite's `query_row`: a driver that overrides it (the SQLite
-    /// driver does) builds no [`Row`] and copies only what `f` asks for.
-    /// May block. Default: [`query_row`](Connection::query_row), then `f`
-    /// on that row.
+    /// Runs a statement and lends its first row, if any, to `f` as a
+    /// [`RowRef`] valid for the call; returns whether there was a row. `f`
+    /// is called at most once. May block.
+    ///
+    /// The object-safe primitive under
+    /// [`query_row_map`](Connection::query_row_map): a driver overrides
+    /// this one to read its row in place (the SQLite driver does: it builds
+    /// no [`Row`] and converts only the columns `f` reads). Default:
+    /// [`query_row`](Connection::query_row), then `f` on that owned row.
     ///
     /// # Errors
     ///
-    /// The driver's error, or the error `f` returned.
+    /// The driver's error. `f` cannot fail: what it makes of the row is
+    /// its own business, never taken for the driver's error.
+    fn query_row_with(&mut self, sql: &str, params: &[Value], f: &mut dyn FnMut(RowRef<'_>)) -> Result<bool> {
+        match self.query_row(sql, params)? {
+            Some(row) => {
+                f(RowRef::from(&row));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Runs a statement and hands its first row, if any, to `f` as a
+    /// borrowed [`RowRef`]; returns what `f` returned, or `None` when there
+    /// was no row: a point lookup that reads typed columns in place, like
+    /// rusqlite's `query_row`. May block.
+    ///
+    /// Provided on top of [`query_row_with`](Connection::query_row_with),
+    /// which is what a driver overrides. Where the driver reads its row in
+    /// place, a value it cannot read (SQLite text that is not UTF-8) fails
+    /// only the `get` that reads it; where it builds an owned row first
+    /// (the default, so the mock and the async engine), such a value fails
+    /// the whole call, naming its column either way.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error, or the error `f` returned, as it returned it.
     fn query_row_map<T, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
     where
         Self: Sized,
         F: FnOnce(RowRef<'_>) -> Result<T>,
     {
-        crate::row_ref::map_row(self.query_row(sql, params)?, f)
+        crate::row_ref::set_aside(f, |f| self.query_row_with(sql, params, f))
     }
 
     /// Opens a transaction. Fails if one is already open. May block.
@@ -113,6 +141,9 @@ impl<C: Connection + ?Sized> Connection for Box<C> {
     }
     fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         (**self).query_row(sql, params)
+    }
+    fn query_row_with(&mut self, sql: &str, params: &[Value], f: &mut dyn FnMut(RowRef<'_>)) -> Result<bool> {
+        (**self).query_row_with(sql, params, f)
     }
     fn begin(&mut self) -> Result<()> {
         (**self).begin()

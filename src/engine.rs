@@ -168,14 +168,7 @@ impl<D: Driver> EngineConnection<D> {
         params: &[Value],
         f: impl FnOnce(RowRef<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        let mut mapped = None;
-        self.run(|c| {
-            c.query_row_map(sql, params, |row| {
-                mapped = Some(f(row));
-                Ok(())
-            })
-        })?;
-        mapped.transpose()
+        crate::row_ref::set_aside(f, |f| self.run(|c| c.query_row_with(sql, params, f)))
     }
 
     /// Begins a transaction. It rolls back when dropped uncommitted.
@@ -315,14 +308,7 @@ impl<D: Driver> Transaction<'_, D> {
         params: &[Value],
         f: impl FnOnce(RowRef<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        let mut mapped = None;
-        self.run(|c| {
-            c.query_row_map(sql, params, |row| {
-                mapped = Some(f(row));
-                Ok(())
-            })
-        })?;
-        mapped.transpose()
+        crate::row_ref::set_aside(f, |f| self.run(|c| c.query_row_with(sql, params, f)))
     }
 
     /// Whether the connection died inside this transaction.

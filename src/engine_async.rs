@@ -137,7 +137,7 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         params: &[Value],
         f: impl FnOnce(RowRef<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        crate::row_ref::map_row(self.query_row(sql, params).await?, f)
+        map_row(self.query_row(sql, params).await?, f)
     }
 
     /// Begins a transaction.
@@ -311,7 +311,7 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
         params: &[Value],
         f: impl FnOnce(RowRef<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        crate::row_ref::map_row(self.query_row(sql, params).await?, f)
+        map_row(self.query_row(sql, params).await?, f)
     }
 
     /// Whether the connection died inside this transaction.
@@ -400,4 +400,10 @@ impl<D: AsyncDriver> Drop for AsyncTransaction<'_, D> {
             self.conn.needs_rollback = true;
         }
     }
+}
+
+/// `f` on an owned `row`, if there is one: `query_row_map` where the
+/// driver traits return owned rows.
+fn map_row<T>(row: Option<Row>, f: impl FnOnce(RowRef<'_>) -> Result<T>) -> Result<Option<T>> {
+    row.map(|row| f(RowRef::from(&row))).transpose()
 }

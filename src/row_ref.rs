@@ -191,12 +191,12 @@ impl<'a> RowRef<'a> {
     /// As [`get_ref`](RowRef::get_ref); and code `DBFAULT_TYPE` (class
     /// [`Statement`](ErrorClass::Statement)) when the value does not
     /// convert to `T`. The message names the column.
-    #[inline]
+    #[inline(always)]
     pub fn get<T: FromValue<'a>>(&self, index: impl ColumnIndex) -> Result<T> {
         let at = self.position(&index)?;
         match self.source.value(at).and_then(T::from_value) {
             Ok(value) => Ok(value),
-            Err(err) => Err(self.in_column(err, at)),
+            Err(err) => Err(in_column(err, at, self.source.column_name(at))),
         }
     }
 
@@ -216,20 +216,11 @@ impl<'a> RowRef<'a> {
         Ok(Row::new(names, values))
     }
 
-    #[inline]
+    #[inline(always)]
     fn position(&self, index: &impl ColumnIndex) -> Result<usize> {
         match index.find(self) {
             Some(at) => Ok(at),
             None => Err(no_column(index.describe(), self.len)),
-        }
-    }
-
-    /// `err`, about column `at`, saying so.
-    #[cold]
-    fn in_column(&self, err: Error, at: usize) -> Error {
-        match self.source.column_name(at) {
-            Some(name) => err.context(format_args!("column {at} ({name})")),
-            None => err.context(format_args!("column {at}")),
         }
     }
 }
@@ -254,10 +245,30 @@ impl fmt::Debug for RowRef<'_> {
     }
 }
 
-/// `f` on an owned `row`, if there is one: `query_row_map` for a layer
-/// that has only owned rows.
-pub(crate) fn map_row<T>(row: Option<Row>, f: impl FnOnce(RowRef<'_>) -> Result<T>) -> Result<Option<T>> {
-    row.map(|row| f(RowRef::from(&row))).transpose()
+/// `query_row_map` over a `query_row_with` call (`query`): `f` runs inside
+/// it, and its result is set aside, so that the layers `query` passes
+/// through see only the driver's errors, never `f`'s.
+pub(crate) fn set_aside<T>(
+    f: impl FnOnce(RowRef<'_>) -> Result<T>,
+    query: impl FnOnce(&mut dyn FnMut(RowRef<'_>)) -> Result<bool>,
+) -> Result<Option<T>> {
+    let mut f = Some(f);
+    let mut mapped = None;
+    query(&mut |row| {
+        if let Some(f) = f.take() {
+            mapped = Some(f(row));
+        }
+    })?;
+    mapped.transpose()
+}
+
+/// `err`, about column `at` (named `name`), saying so.
+#[cold]
+pub(crate) fn in_column(err: Error, at: usize, name: Option<&str>) -> Error {
+    match name {
+        Some(name) => err.context(format_args!("column {at} ({name})")),
+        None => err.context(format_args!("column {at}")),
+    }
 }
 
 #[cold]
@@ -278,9 +289,9 @@ fn mismatch(expected: &str, found: ValueRef<'_>) -> Error {
 /// A type a column's value converts to, for [`RowRef::get`].
 ///
 /// Integers convert to every integer type they fit in (and to `bool`: 0 is
-/// false, anything else true) and to `f64`; NULL only to `Option<T>` (as
-/// `None`) and [`Value`]. Text and blobs convert to their owned or borrowed
-/// forms; `'a` is how long the row lends them.
+/// false, anything else true) and to `f64` when it holds them exactly; NULL
+/// only to `Option<T>` (as `None`) and [`Value`]. Text and blobs convert to
+/// their owned or borrowed forms; `'a` is how long the row lends them.
 pub trait FromValue<'a>: Sized {
     /// Converts `value`.
     ///
@@ -353,11 +364,21 @@ impl FromValue<'_> for bool {
 }
 
 impl FromValue<'_> for f64 {
+    /// A real, or an integer that an `f64` holds exactly (every one up to
+    /// 2^53 in magnitude); a larger one would be rounded, so it is an
+    /// error.
     #[inline]
     fn from_value(value: ValueRef<'_>) -> Result<Self> {
         match value {
             ValueRef::Real(r) => Ok(r),
-            ValueRef::Integer(i) => Ok(i as f64),
+            ValueRef::Integer(i) => {
+                let r = i as f64;
+                if r as i128 == i128::from(i) {
+                    Ok(r)
+                } else {
+                    Err(Error::conversion(format!("integer {i} has no exact f64")))
+                }
+            }
             other => Err(mismatch("real", other)),
         }
     }
@@ -484,6 +505,22 @@ mod tests {
             assert_eq!(err.code(), Some("DBFAULT_TYPE"));
             assert_eq!(err.class(), ErrorClass::Statement);
             assert_eq!(err.message(), message);
+        }
+    }
+
+    #[test]
+    fn an_integer_converts_to_f64_only_when_exact() {
+        let exact = [0, 1 << 53, -(1 << 53), (1 << 60) + (1 << 8), i64::MIN];
+        for i in exact {
+            assert_eq!(
+                f64::from_value(ValueRef::Integer(i)).unwrap() as i128,
+                i128::from(i)
+            );
+        }
+        for i in [(1 << 53) + 1, i64::MAX, -(1 << 53) - 1] {
+            let err = f64::from_value(ValueRef::Integer(i)).unwrap_err();
+            assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+            assert_eq!(err.message(), format!("integer {i} has no exact f64"));
         }
     }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OpenFlags, ffi, params_from_iter};
 
+use crate::row_ref::in_column;
 use crate::{
     ConnId, Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, Result, Row, RowRef, RowSource, Value,
 };
@@ -337,21 +338,12 @@ impl Connection for SqliteConnection {
     }
 
     /// Steps the statement once and lends `f` SQLite's row in place: no
-    /// [`Row`] is built, and only the columns `f` reads are converted. An
-    /// error `f` returns is returned as is; it never marks the connection
-    /// dead.
-    fn query_row_map<T, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
-    where
-        F: FnOnce(RowRef<'_>) -> Result<T>,
-    {
-        let mut mapped = None;
-        let result = self.live_with_names().and_then(|(conn, names)| {
-            for_first_row(conn, names, sql, params, |row| {
-                mapped = Some(f(RowRef::new(&row)))
-            })
-        });
-        self.check(result)?;
-        mapped.transpose()
+    /// [`Row`] is built, and only the columns `f` reads are converted.
+    fn query_row_with(&mut self, sql: &str, params: &[Value], f: &mut dyn FnMut(RowRef<'_>)) -> Result<bool> {
+        let result = self
+            .live_with_names()
+            .and_then(|(conn, names)| for_first_row(conn, names, sql, params, |row| f(RowRef::new(&row))));
+        self.check(result)
     }
 
     /// `BEGIN` (deferred: locks are taken by the first read or write).
@@ -557,47 +549,48 @@ fn for_rows(
     limit: usize,
     mut sink: impl FnMut(Row),
 ) -> Result<()> {
-    let mut run = || -> rusqlite::Result<()> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        names.prepared(&stmt, sql);
-        let mut rows = stmt.query(bind(params))?;
-        let mut columns = None;
-        let mut taken = 0;
-        while taken < limit {
-            let Some(row) = rows.next()? else { break };
-            // Read once a row is there: SQLite re-prepares a cached
-            // statement after a schema change when it is stepped, so only
-            // then does it report the columns the rows have.
-            let columns = columns.get_or_insert_with(|| names.of(row.as_ref(), sql));
-            let mut values = Vec::with_capacity(columns.len());
-            for i in 0..columns.len() {
-                values.push(read_value(row, i)?.to_value());
-            }
-            sink(Row::new(Arc::clone(columns), values));
-            taken += 1;
+    let mut stmt = conn.prepare_cached(sql).map_err(from_rusqlite)?;
+    names.prepared(&stmt, sql);
+    let mut rows = stmt.query(bind(params)).map_err(from_rusqlite)?;
+    let mut columns = None;
+    let mut taken = 0;
+    while taken < limit {
+        let Some(row) = rows.next().map_err(from_rusqlite)? else {
+            break;
+        };
+        // Read once a row is there: SQLite re-prepares a cached statement
+        // after a schema change when it is stepped, so only then does it
+        // report the columns the rows have.
+        let columns = columns.get_or_insert_with(|| names.of(row.as_ref(), sql));
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let value = read_value(row, i).map_err(|err| in_column(err, i, Some(&columns[i])))?;
+            values.push(value.to_value());
         }
-        Ok(())
-    };
-    run().map_err(from_rusqlite)
+        sink(Row::new(Arc::clone(columns), values));
+        taken += 1;
+    }
+    Ok(())
 }
 
 /// Runs a query and lends its first row, if any, to `f`; the rest are not
-/// read.
+/// read. Returns whether there was a row.
 fn for_first_row(
     conn: &rusqlite::Connection,
     names: &mut ColumnNames,
     sql: &str,
     params: &[Value],
     f: impl FnOnce(SqliteRow<'_, '_>),
-) -> Result<()> {
-    let run = || -> rusqlite::Result<()> {
+) -> Result<bool> {
+    let run = || -> rusqlite::Result<bool> {
         let mut stmt = conn.prepare_cached(sql)?;
         names.prepared(&stmt, sql);
         let mut rows = stmt.query(bind(params))?;
-        if let Some(row) = rows.next()? {
-            f(SqliteRow(row));
-        }
-        Ok(())
+        let Some(row) = rows.next()? else {
+            return Ok(false);
+        };
+        f(SqliteRow(row));
+        Ok(true)
     };
     run().map_err(from_rusqlite)
 }
@@ -616,7 +609,7 @@ impl RowSource for SqliteRow<'_, '_> {
     }
 
     fn value(&self, index: usize) -> Result<crate::ValueRef<'_>> {
-        read_value(self.0, index).map_err(from_rusqlite)
+        read_value(self.0, index)
     }
 }
 
@@ -635,9 +628,12 @@ impl RowSource for SqliteRow<'_, '_> {
 ///   (`ALTER TABLE ... RENAME COLUMN`, from this connection or another),
 ///   which raises its re-prepare count: the names are read again.
 ///
-/// Every statement of a connection goes through `execute` or `for_rows`,
-/// so no new statement object goes unseen. Rows are exactly what they
-/// would be without the cache.
+/// Lists are keyed as rusqlite keys its statement cache, by the trimmed
+/// text, so texts differing only in surrounding whitespace share one
+/// statement and one list. Every statement of a connection goes through
+/// `execute`, `for_rows` or `for_first_row`, each of which reports it to
+/// [`prepared`](ColumnNames::prepared), so no new statement object goes
+/// unseen. Rows are exactly what they would be without the cache.
 #[derive(Debug, Default)]
 struct ColumnNames {
     recent: Vec<Names>,
@@ -666,11 +662,13 @@ impl ColumnNames {
 
     #[cold]
     fn forget(&mut self, sql: &str) {
+        let sql = sql.trim();
         self.recent.retain(|n| &*n.sql != sql);
     }
 
     /// The column names of `stmt`'s result, once it has produced a row.
     fn of(&mut self, stmt: &rusqlite::Statement<'_>, sql: &str) -> Arc<[String]> {
+        let sql = sql.trim();
         let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
         if let Some(i) = self.recent.iter().position(|n| &*n.sql == sql) {
             let known = &mut self.recent[i];
@@ -702,18 +700,27 @@ impl ColumnNames {
 fn read_names(stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
     stmt.column_names().map(str::to_owned).collect()
 }
-/// Column `index`'s value, borrowed; text that is not UTF-8 is an error,
-/// never altered.
-fn read_value<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> rusqlite::Result<crate::ValueRef<'r>> {
-    Ok(match row.get_ref(index)? {
+/// Column `index`'s value, borrowed; text that is not UTF-8 is an error
+/// (code `DBFAULT_TYPE`), never altered.
+#[inline]
+fn read_value<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<crate::ValueRef<'r>> {
+    Ok(match row.get_ref(index).map_err(from_rusqlite)? {
         ValueRef::Null => crate::ValueRef::Null,
         ValueRef::Integer(i) => crate::ValueRef::Integer(i),
         ValueRef::Real(r) => crate::ValueRef::Real(r),
-        ValueRef::Text(bytes) => crate::ValueRef::Text(
-            std::str::from_utf8(bytes).map_err(|e| rusqlite::Error::Utf8Error(index, e))?,
-        ),
+        ValueRef::Text(bytes) => {
+            crate::ValueRef::Text(std::str::from_utf8(bytes).map_err(|e| not_utf8(index, e))?)
+        }
         ValueRef::Blob(bytes) => crate::ValueRef::Blob(bytes),
     })
+}
+
+/// Column `index`'s text is not UTF-8: rusqlite's error as the source, as
+/// for every error of this driver.
+#[cold]
+fn not_utf8(index: usize, err: std::str::Utf8Error) -> Error {
+    Error::conversion(format!("text that is not UTF-8 ({err})"))
+        .with_source(rusqlite::Error::Utf8Error(index, err))
 }
 
 // ---------------------------------------------------------------------------
@@ -721,6 +728,7 @@ fn read_value<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> rusqlite::Result<
 
 /// A rusqlite error as this crate's error: its code, its message, itself as
 /// the source, classified by [`SqliteDialect`].
+#[cold]
 fn from_rusqlite(err: rusqlite::Error) -> Error {
     let code = error_code(&err);
     let message = err.to_string();

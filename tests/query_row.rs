@@ -2,6 +2,8 @@
 //! every layer that has them (drivers, the fault layer, both engines), and a
 //! rule on `Op::Query` catches both.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use dbfault::*;
 
 fn db(name: &str) -> SqliteDriver {
@@ -10,6 +12,13 @@ fn db(name: &str) -> SqliteDriver {
     run_script(&mut conn, include_str!("../fixtures/schema.sql")).unwrap();
     run_script(&mut conn, include_str!("../fixtures/seed.sql")).unwrap();
     db
+}
+
+/// An engine over SQLite under the fault layer, and its faults.
+fn faulty_engine(name: &str) -> (Faults, Engine<FaultyDriver<SqliteDriver>>) {
+    let driver = FaultyDriver::new(db(name));
+    let faults = driver.faults();
+    (faults, Engine::new(Pool::new(driver, PoolConfig::new()).unwrap()))
 }
 
 const ALL: &str = "SELECT owner FROM accounts ORDER BY id";
@@ -46,9 +55,7 @@ fn the_mock_answers_query_row_from_its_script() {
 
 #[test]
 fn a_query_rule_fires_on_query_row_and_the_engine_invalidates() {
-    let driver = FaultyDriver::new(db("query-row-faulty"));
-    let faults = driver.faults();
-    let engine = Engine::new(Pool::new(driver, PoolConfig::new()).unwrap());
+    let (faults, engine) = faulty_engine("query-row-faulty");
     let mut conn = engine.connect().unwrap();
     let guard = faults
         .arm(
@@ -164,7 +171,7 @@ fn query_row_map_sees_what_query_row_sees_on_every_driver() {
         expected
     );
     server.verify().unwrap();
-    // A boxed connection takes the default path too.
+    // A boxed connection forwards to the connection it holds.
     let mut boxed: Box<SqliteConnection> = Box::new(sqlite.connect().unwrap());
     assert_eq!(mapped(&mut boxed, ONE, &params).unwrap(), expected);
 }
@@ -241,9 +248,7 @@ fn an_error_the_callback_returns_comes_back_as_is_and_the_connection_stays() {
 
 #[test]
 fn a_query_rule_fires_on_query_row_map_and_a_transaction_goes_pending_rollback() {
-    let driver = FaultyDriver::new(db("query-row-map-faulty"));
-    let faults = driver.faults();
-    let engine = Engine::new(Pool::new(driver, PoolConfig::new()).unwrap());
+    let (faults, engine) = faulty_engine("query-row-map-faulty");
     let mut conn = engine.connect().unwrap();
     let guard = faults
         .arm(
@@ -309,4 +314,159 @@ async fn the_async_engine_has_query_row_map() {
         .unwrap();
     assert_eq!(none, None);
     tx.rollback().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// The edges: what a lost answer, a panicking callback, unreadable text and a
+// text variant do.
+
+const BAD_TEXT: &str = "SELECT 1 AS id, CAST(x'ff' AS TEXT) AS note";
+
+#[test]
+fn a_lost_answer_is_not_handed_to_the_callback() {
+    let (faults, engine) = faulty_engine("query-row-map-after-apply");
+    let mut conn = engine.connect().unwrap();
+    let guard = faults
+        .arm(
+            Rule::on(Op::Query)
+                .matching("FROM accounts")
+                .times(1)
+                .disconnect_after_apply(),
+        )
+        .unwrap();
+    let mut seen = None;
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |row| {
+            seen = Some(row.get::<String>("owner")?);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(err.is_disconnect() && err.connection_invalidated());
+    assert_eq!(guard.hits(), 1);
+    assert_eq!(seen, None, "the answer was lost with the connection");
+}
+
+#[test]
+fn a_callback_that_panics_does_not_keep_kill_from_closing_the_connection() {
+    let sqlite = db("query-row-map-panic");
+    let faulty = FaultyDriver::new(sqlite.clone());
+    let faults = faulty.faults();
+    let mut conn = faulty.connect().unwrap();
+    conn.begin().unwrap();
+    conn.execute("INSERT INTO writes (tag, step) VALUES ('held', 1)", &[])
+        .unwrap();
+    // A failed assertion inside the callback, caught by a test harness.
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        conn.query_row_map(ONE, &[Value::Integer(1)], |_| -> Result<()> {
+            panic!("an assertion in the callback failed")
+        })
+    }));
+    assert!(caught.is_err());
+
+    // Killed, the connection is closed now: SQLite rolls its transaction
+    // back and another connection can write.
+    assert!(faults.kill(conn.id()));
+    let mut other = sqlite.connect().unwrap();
+    other
+        .execute("INSERT INTO writes (tag, step) VALUES ('other', 2)", &[])
+        .unwrap();
+    assert!(
+        conn.query_row(ONE, &[Value::Integer(1)])
+            .unwrap_err()
+            .is_disconnect()
+    );
+}
+
+#[test]
+fn text_that_is_not_utf8_fails_only_the_get_that_reads_it_where_rows_are_read_in_place() {
+    let sqlite = db("query-row-map-utf8");
+    let engine = Engine::new(Pool::new(sqlite.clone(), PoolConfig::new()).unwrap());
+    let mut conn = engine.connect().unwrap();
+    assert_eq!(
+        conn.query_row_map(BAD_TEXT, &[], |row| row.get::<i64>(0))
+            .unwrap(),
+        Some(1)
+    );
+    let err = conn
+        .query_row_map(BAD_TEXT, &[], |row| row.get::<String>("note"))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert!(
+        err.message()
+            .starts_with("column 1 (note): text that is not UTF-8"),
+        "{err}"
+    );
+
+    // A boxed connection, even a trait object, forwards to the fast path.
+    let mut boxed: Box<dyn Connection> = Box::new(sqlite.connect().unwrap());
+    assert_eq!(
+        boxed
+            .query_row_map(BAD_TEXT, &[], |row| row.get::<i64>(0))
+            .unwrap(),
+        Some(1)
+    );
+
+    // An owned row cannot hold it: query_row fails, naming the column.
+    let err = conn.query_row(BAD_TEXT, &[]).unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert!(
+        err.message()
+            .starts_with("column 1 (note): text that is not UTF-8"),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn on_the_async_engine_unreadable_text_fails_the_call_naming_its_column() {
+    let sqlite = db("query-row-map-utf8-async");
+    let engine = AsyncEngine::new(AsyncPool::new(Blocking::new(sqlite), PoolConfig::new()).unwrap());
+    let mut conn = engine.connect().await.unwrap();
+    // The async engine reads owned rows: the whole row must be readable.
+    let err = conn
+        .query_row_map(BAD_TEXT, &[], |row| row.get::<i64>(0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert!(err.message().starts_with("column 1 (note)"), "{err}");
+    assert!(!err.connection_invalidated());
+    let id = conn
+        .query_row_map("SELECT 7", &[], |row| row.get::<i64>(0))
+        .await
+        .unwrap();
+    assert_eq!(id, Some(7));
+}
+
+#[test]
+fn column_names_stay_right_when_a_whitespace_variant_prepares_the_statement_anew() {
+    let driver = SqliteDriver::memory("query-row-map-names-trim").unwrap();
+    let mut conn = driver.connect().unwrap();
+    conn.execute("CREATE TABLE t (a INTEGER, b TEXT)", &[]).unwrap();
+    conn.execute("INSERT INTO t VALUES (1, 'x')", &[]).unwrap();
+    let sql = "SELECT * FROM t";
+    assert_eq!(conn.query_row(sql, &[]).unwrap().unwrap().columns(), ["a", "b"]);
+    // Out of rusqlite's statement cache (execute keeps the names' list).
+    for n in 0..40 {
+        conn.execute(&format!("SELECT {n} AS n"), &[]).unwrap();
+    }
+    driver
+        .connect()
+        .unwrap()
+        .execute("ALTER TABLE t RENAME COLUMN b TO renamed", &[])
+        .unwrap();
+    // The same statement for rusqlite, which trims the text, prepared anew
+    // by each path in turn.
+    let name = conn
+        .query_row_map(&format!("{sql}\n"), &[], |row| {
+            Ok(row.column_name(1).map(str::to_owned))
+        })
+        .unwrap();
+    assert_eq!(name, Some(Some("renamed".to_owned())));
+    let after = conn.query_row(sql, &[]).unwrap().unwrap();
+    assert_eq!(after.columns(), ["a", "renamed"]);
+    assert_eq!(after.get("renamed"), Some(&Value::from("x")));
+    assert_eq!(
+        conn.query(&format!("  {sql}"), &[]).unwrap()[0].columns(),
+        ["a", "renamed"]
+    );
 }

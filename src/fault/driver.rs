@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, TryLockError, Weak};
 
 use super::faults::{Faults, Fired, Kill, Shared};
 use super::rule::Action;
@@ -222,8 +222,12 @@ impl<C: Send> Kill for Cell<C> {
         // there: either that call sees the flag once its operation
         // returned, or this `try_lock` finds the lock free.
         fence(Ordering::SeqCst);
-        if let Ok(mut inner) = self.inner.try_lock() {
-            self.close_inner(&mut inner);
+        match self.inner.try_lock() {
+            Ok(mut inner) => self.close_inner(&mut inner),
+            // A panic in an operation (a driver's, or a `query_row_with`
+            // callback run under the lock) does not keep it from closing.
+            Err(TryLockError::Poisoned(poisoned)) => self.close_inner(&mut poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
         }
     }
 }
@@ -335,6 +339,20 @@ impl<C: Connection> FaultyConnection<C> {
 
     /// One operation through the fault layer.
     fn run<T>(&self, op: Op, sql: &str, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+        self.run_or_apply(op, sql, f, None::<fn(&mut C) -> Result<()>>)
+    }
+
+    /// [`run`](FaultyConnection::run), where a disconnect after apply runs
+    /// `apply` rather than `f` when given: the server does the work, but
+    /// nothing of its answer reaches the caller (a `query_row_with`
+    /// callback is not called).
+    fn run_or_apply<T>(
+        &self,
+        op: Op,
+        sql: &str,
+        f: impl FnOnce(&mut C) -> Result<T>,
+        apply: Option<impl FnOnce(&mut C) -> Result<()>>,
+    ) -> Result<T> {
         if self.closed {
             return Err(Error::closed(format!(
                 "{op} on {}: the connection is closed",
@@ -367,7 +385,10 @@ impl<C: Connection> FaultyConnection<C> {
                 ))
             }
             Action::DisconnectAfterApply => {
-                let _applied = self.call(op, f);
+                let _applied = match apply {
+                    Some(apply) => self.call(op, apply),
+                    None => self.call(op, f).map(drop),
+                };
                 self.kill_now();
                 Err(injected_disconnect(
                     &*self.dialect,
@@ -407,13 +428,17 @@ impl<C: Connection> Connection for FaultyConnection<C> {
         self.run(Op::Query, sql, |c| c.query_row(sql, params))
     }
 
-    /// The inner connection's `query_row_map`, as an [`Op::Query`]: rules
-    /// fire as for [`query`](Connection::query).
-    fn query_row_map<T, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
-    where
-        F: FnOnce(RowRef<'_>) -> Result<T>,
-    {
-        self.run(Op::Query, sql, |c| c.query_row_map(sql, params, f))
+    /// The inner connection's `query_row_with`, as an [`Op::Query`]: rules
+    /// fire as for [`query`](Connection::query). After a
+    /// `disconnect_after_apply` the query ran, but `f` is not called: its
+    /// answer was lost with the connection.
+    fn query_row_with(&mut self, sql: &str, params: &[Value], f: &mut dyn FnMut(RowRef<'_>)) -> Result<bool> {
+        self.run_or_apply(
+            Op::Query,
+            sql,
+            |c| c.query_row_with(sql, params, f),
+            Some(|c: &mut C| c.query_row_with(sql, params, &mut |_| {}).map(drop)),
+        )
     }
 
     fn begin(&mut self) -> Result<()> {
