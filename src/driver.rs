@@ -62,7 +62,9 @@ pub trait Connection: Send + 'static {
 
     /// Runs a statement and lends its first row, if any, to `f` as a
     /// [`RowRef`] valid for the call; returns whether there was a row. `f`
-    /// is called at most once. May block.
+    /// is called exactly once when there was a row, never otherwise
+    /// ([`query_row_map`](Connection::query_row_map) reports a driver that
+    /// breaks this as an error with code `DBFAULT_DRIVER`). May block.
     ///
     /// The object-safe primitive under
     /// [`query_row_map`](Connection::query_row_map): a driver overrides

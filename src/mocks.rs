@@ -19,14 +19,15 @@ use std::fmt;
 
 use mockall::mock;
 
-use crate::{ConnId, Error, ErrorClass, Result, Row, Value};
+use crate::{ConnId, Error, ErrorClass, Result, Row, RowRef, Value};
 
 mock! {
     /// A [`Connection`](crate::Connection) whose every call is an
     /// expectation set by the test.
     ///
-    /// Every method of the trait is mocked; a call without a matching
-    /// expectation panics. Its `Debug` prints `ConnectionMock`; impl
+    /// Every method of the trait is mocked but the generic
+    /// `query_row_map`, which runs its definition over the mocked
+    /// `query_row_with`; a call without a matching expectation panics. Its `Debug` prints `ConnectionMock`; impl
     /// headers show mockall's generated name, `MockConnectionMock`.
     ///
     /// ```
@@ -47,6 +48,8 @@ mock! {
         fn id(&self) -> ConnId;
         fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
         fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+        fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>>;
+        fn query_row_with(&mut self, sql: &str, params: &[Value], f: &mut dyn FnMut(RowRef<'_>)) -> Result<bool>;
         fn begin(&mut self) -> Result<()>;
         fn commit(&mut self) -> Result<()>;
         fn rollback(&mut self) -> Result<()>;

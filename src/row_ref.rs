@@ -17,6 +17,9 @@ const TYPE_CODE: &str = "DBFAULT_TYPE";
 /// The code of an error asking for a column the row does not have.
 const COLUMN_CODE: &str = "DBFAULT_COLUMN";
 
+/// The code of an error of a driver that broke `query_row_with`'s contract.
+const DRIVER_CODE: &str = "DBFAULT_DRIVER";
+
 /// One column's value, borrowed from the row that holds it: a [`Value`]
 /// that does not own its text or bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -180,7 +183,7 @@ impl<'a> RowRef<'a> {
     #[inline]
     pub fn get_ref(&self, index: impl ColumnIndex) -> Result<ValueRef<'a>> {
         let at = self.position(&index)?;
-        self.source.value(at)
+        self.value_at(at)
     }
 
     /// The value of a column, picked by position (`usize`) or name
@@ -194,9 +197,9 @@ impl<'a> RowRef<'a> {
     #[inline(always)]
     pub fn get<T: FromValue<'a>>(&self, index: impl ColumnIndex) -> Result<T> {
         let at = self.position(&index)?;
-        match self.source.value(at).and_then(T::from_value) {
-            Ok(value) => Ok(value),
-            Err(err) => Err(in_column(err, at, self.source.column_name(at))),
+        match self.source.value(at) {
+            Ok(value) => T::from_value(value).map_err(|err| self.in_column(err, at)),
+            Err(err) => Err(self.in_column(err, at)),
         }
     }
 
@@ -211,9 +214,23 @@ impl<'a> RowRef<'a> {
             .map(|i| self.source.column_name(i).unwrap_or_default().to_owned())
             .collect();
         let values = (0..count)
-            .map(|i| self.source.value(i).map(ValueRef::to_value))
+            .map(|i| self.value_at(i).map(ValueRef::to_value))
             .collect::<Result<_>>()?;
         Ok(Row::new(names, values))
+    }
+
+    /// Column `at`'s value; an error names the column.
+    #[inline(always)]
+    fn value_at(&self, at: usize) -> Result<ValueRef<'a>> {
+        match self.source.value(at) {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.in_column(err, at)),
+        }
+    }
+
+    #[cold]
+    fn in_column(&self, err: Error, at: usize) -> Error {
+        in_column(err, at, self.source.column_name(at))
     }
 
     #[inline(always)]
@@ -247,19 +264,36 @@ impl fmt::Debug for RowRef<'_> {
 
 /// `query_row_map` over a `query_row_with` call (`query`): `f` runs inside
 /// it, and its result is set aside, so that the layers `query` passes
-/// through see only the driver's errors, never `f`'s.
+/// through see only the driver's errors, never `f`'s. A driver that says
+/// there was a row without lending it, or lends one while saying there was
+/// none, breaks `query_row_with`'s contract: that is an error (code
+/// `DBFAULT_DRIVER`), never taken for "no row".
 pub(crate) fn set_aside<T>(
     f: impl FnOnce(RowRef<'_>) -> Result<T>,
     query: impl FnOnce(&mut dyn FnMut(RowRef<'_>)) -> Result<bool>,
 ) -> Result<Option<T>> {
     let mut f = Some(f);
     let mut mapped = None;
-    query(&mut |row| {
+    let found = query(&mut |row| {
         if let Some(f) = f.take() {
             mapped = Some(f(row));
         }
     })?;
-    mapped.transpose()
+    match (found, mapped) {
+        (true, Some(result)) => result.map(Some),
+        (false, None) => Ok(None),
+        (found, _) => Err(broken_contract(found)),
+    }
+}
+
+#[cold]
+fn broken_contract(found: bool) -> Error {
+    let what = if found {
+        "reported a row but never lent it to the callback"
+    } else {
+        "lent a row to the callback but reported none"
+    };
+    Error::driver(DRIVER_CODE, format!("the driver's query_row_with {what}")).with_class(ErrorClass::Other)
 }
 
 /// `err`, about column `at` (named `name`), saying so.

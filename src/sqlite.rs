@@ -561,7 +561,10 @@ fn for_rows(
         // Read once a row is there: SQLite re-prepares a cached statement
         // after a schema change when it is stepped, so only then does it
         // report the columns the rows have.
-        let columns = columns.get_or_insert_with(|| names.of(row.as_ref(), sql));
+        if columns.is_none() {
+            columns = Some(names.of(row.as_ref(), sql)?);
+        }
+        let columns = columns.as_ref().expect("read above");
         let mut values = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {
             let value = read_value(row, i).map_err(|err| in_column(err, i, Some(&columns[i])))?;
@@ -604,8 +607,9 @@ impl RowSource for SqliteRow<'_, '_> {
         self.0.as_ref().column_count()
     }
 
+    /// `None` also for a name that is not UTF-8.
     fn column_name(&self, index: usize) -> Option<&str> {
-        self.0.as_ref().column_name(index).ok()
+        column_name(self.0.as_ref(), index).ok()
     }
 
     fn value(&self, index: usize) -> Result<crate::ValueRef<'_>> {
@@ -667,23 +671,23 @@ impl ColumnNames {
     }
 
     /// The column names of `stmt`'s result, once it has produced a row.
-    fn of(&mut self, stmt: &rusqlite::Statement<'_>, sql: &str) -> Arc<[String]> {
+    fn of(&mut self, stmt: &rusqlite::Statement<'_>, sql: &str) -> Result<Arc<[String]>> {
         let sql = sql.trim();
         let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
         if let Some(i) = self.recent.iter().position(|n| &*n.sql == sql) {
             let known = &mut self.recent[i];
             if known.reprepared != reprepared {
                 known.reprepared = reprepared;
-                let read = read_names(stmt);
+                let read = read_names(stmt)?;
                 if *read != *known.names {
                     known.names = read;
                 }
             }
             let names = Arc::clone(&known.names);
             self.recent[..=i].rotate_right(1);
-            return names;
+            return Ok(names);
         }
-        let names = read_names(stmt);
+        let names = read_names(stmt)?;
         self.recent.truncate(Self::KEEP - 1);
         self.recent.insert(
             0,
@@ -693,12 +697,50 @@ impl ColumnNames {
                 names: Arc::clone(&names),
             },
         );
-        names
+        Ok(names)
     }
 }
 
-fn read_names(stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
-    stmt.column_names().map(str::to_owned).collect()
+/// The names of `stmt`'s columns.
+///
+/// # Errors
+///
+/// A name that is not UTF-8 (a schema written in another encoding):
+/// code `DBFAULT_SQL`, class `Statement`.
+fn read_names(stmt: &rusqlite::Statement<'_>) -> Result<Arc<[String]>> {
+    (0..stmt.column_count())
+        .map(|i| match column_name(stmt, i) {
+            Ok(name) => Ok(name.to_owned()),
+            Err(NameError::NotUtf8) => Err(Error::driver(
+                "DBFAULT_SQL",
+                format!("the name of column {i} is not UTF-8"),
+            )
+            .classified_by(&SqliteDialect)),
+            Err(NameError::OutOfRange) => unreachable!("column {i} is below the column count"),
+        })
+        .collect()
+}
+
+/// Why [`column_name`] has no name.
+enum NameError {
+    OutOfRange,
+    NotUtf8,
+}
+
+/// The name of column `index` of `stmt`.
+///
+/// rusqlite panics on a name that is not UTF-8 rather than returning an
+/// error, and this crate reads names without `unsafe`, so the panic is
+/// caught here and becomes an error (the panic hook still reports it).
+fn column_name<'s>(
+    stmt: &'s rusqlite::Statement<'_>,
+    index: usize,
+) -> std::result::Result<&'s str, NameError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stmt.column_name(index))) {
+        Ok(Ok(name)) => Ok(name),
+        Ok(Err(_)) => Err(NameError::OutOfRange),
+        Err(_) => Err(NameError::NotUtf8),
+    }
 }
 /// Column `index`'s value, borrowed; text that is not UTF-8 is an error
 /// (code `DBFAULT_TYPE`), never altered.

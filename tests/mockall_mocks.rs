@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dbfault::{
     Action, Clock, ConnId, Connection, ConnectionMock, Dialect, DialectMock, Driver, Error, ErrorClass,
-    ErrorKind, FaultyDriver, Op, Result, Rule, run_script,
+    ErrorKind, FaultyDriver, Op, Result, Row, RowRef, Rule, Value, run_script,
 };
 use mockall::Sequence;
 use rstest::rstest;
@@ -248,4 +248,80 @@ fn dialect_mock_answers_as_told_and_derives_is_disconnect_from_classify() {
     assert!(!dialect.is_disconnect(&Error::driver("42601", "syntax error")));
     assert_eq!(format!("{dialect:?}"), "DialectMock { .. }");
     assert_eq!(format!("{:?}", ConnectionMock::new()), "ConnectionMock { .. }");
+}
+
+/// An inner connection whose `query_row_with` runs `times` times, each
+/// time reporting `found` after lending `lent` (a row with x = 7) or not;
+/// `query` and `query_row` are never called.
+fn lending(times: usize, lent: bool, found: bool) -> ConnectionMock {
+    let mut conn = ConnectionMock::new();
+    conn.expect_id().return_const(ConnId(1));
+    conn.expect_query_row_with()
+        .times(times)
+        .returning(move |_, _, f| {
+            if lent {
+                let row = Row::new(Arc::from(vec!["x".to_owned()]), vec![Value::Integer(7)]);
+                f(RowRef::from(&row));
+            }
+            Ok(found)
+        });
+    conn.expect_query().never();
+    conn.expect_query_row().never();
+    conn
+}
+
+#[test]
+fn query_row_map_reaches_the_inner_query_row_with_once() {
+    let driver = FaultyDriver::new(OneConnection::new(lending(1, true, true)));
+    let mut conn = driver.connect().unwrap();
+    let x = conn
+        .query_row_map("SELECT x", &[], |row| row.get::<i64>("x"))
+        .unwrap();
+    assert_eq!(x, Some(7));
+}
+
+#[test]
+fn after_a_disconnect_after_apply_the_query_ran_but_the_callback_is_not_called() {
+    let mut inner = lending(1, true, true);
+    inner.expect_close().times(1).returning(|| Ok(()));
+    let driver = FaultyDriver::new(OneConnection::new(inner));
+    let guard = driver
+        .faults()
+        .arm(Rule::on(Op::Query).disconnect_after_apply())
+        .unwrap();
+    let mut conn = driver.connect().unwrap();
+    let mut called = false;
+    let err = conn
+        .query_row_map("SELECT x", &[], |_| {
+            called = true;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(err.is_disconnect() && err.is_injected(), "{err:?}");
+    assert_eq!(guard.hits(), 1);
+    assert!(!called, "the answer was lost with the connection");
+}
+
+#[rstest]
+#[case::row_reported_never_lent(false, true, "reported a row but never lent it to the callback")]
+#[case::row_lent_none_reported(true, false, "lent a row to the callback but reported none")]
+fn a_driver_that_breaks_query_row_with_s_contract_is_an_error_not_no_row(
+    #[case] lent: bool,
+    #[case] found: bool,
+    #[case] what: &str,
+) {
+    let mut conn = lending(1, lent, found);
+    let err = conn
+        .query_row_map("SELECT x", &[], |row| row.get::<i64>(0))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_DRIVER"));
+    assert_eq!(err.message(), format!("the driver's query_row_with {what}"));
+}
+
+#[test]
+#[should_panic(expected = "No matching expectation found")]
+fn query_row_with_is_mocked_too() {
+    let mut conn = ConnectionMock::new();
+    conn.expect_query().never();
+    let _ = conn.query_row_with("SELECT 1", &[], &mut |_| {});
 }

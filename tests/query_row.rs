@@ -470,3 +470,67 @@ fn column_names_stay_right_when_a_whitespace_variant_prepares_the_statement_anew
         ["a", "renamed"]
     );
 }
+
+#[test]
+fn unreadable_text_names_its_column_through_get_ref_and_to_row_too() {
+    let mut conn = db("query-row-map-utf8-get-ref").connect().unwrap();
+    let err = conn
+        .query_row_map(BAD_TEXT, &[], |row| row.get_ref("note").map(ValueRef::to_value))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert!(err.message().starts_with("column 1 (note): "), "{err}");
+    let err = conn.query_row_map(BAD_TEXT, &[], |row| row.to_row()).unwrap_err();
+    assert!(err.message().starts_with("column 1 (note): "), "{err}");
+}
+
+/// A schema whose identifiers are not UTF-8 (a database written in
+/// Latin-1), made here through `writable_schema`: rusqlite panics on such
+/// a column name; dbfault answers with errors.
+#[test]
+fn a_column_name_that_is_not_utf8_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = SqliteDriver::open(dir.path().join("latin1.db")).unwrap();
+    {
+        let mut conn = driver.connect().unwrap();
+        conn.execute("CREATE TABLE t (a INTEGER)", &[]).unwrap();
+        conn.execute("INSERT INTO t VALUES (1)", &[]).unwrap();
+        conn.execute("PRAGMA writable_schema = ON", &[]).unwrap();
+        // The column renamed to Latin-1 "é" (byte 0xe9).
+        conn.execute(
+            "UPDATE sqlite_schema SET sql = 'CREATE TABLE t (' || CAST(x'e9' AS TEXT) || ' INTEGER)' \
+             WHERE name = 't'",
+            &[],
+        )
+        .unwrap();
+        conn.close().unwrap();
+    }
+    let mut conn = driver.connect().unwrap();
+    let sql = "SELECT * FROM t";
+    // In place, by position: the value is there.
+    assert_eq!(
+        conn.query_row_map(sql, &[], |row| row.get::<i64>(0)).unwrap(),
+        Some(1)
+    );
+    // An error about the column cannot name it, but says which it is.
+    let err = conn
+        .query_row_map(sql, &[], |row| row.get::<String>(0))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_TYPE"));
+    assert_eq!(err.message(), "column 0: expected text, found integer");
+    let err = conn
+        .query_row_map(sql, &[], |row| row.get::<i64>("a"))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_COLUMN"));
+    // An owned row needs the names: the query fails, saying why.
+    for err in [
+        conn.query_row(sql, &[]).unwrap_err(),
+        conn.query(sql, &[]).unwrap_err(),
+    ] {
+        assert_eq!(err.code(), Some("DBFAULT_SQL"));
+        assert_eq!(err.class(), ErrorClass::Statement);
+        assert_eq!(err.message(), "the name of column 0 is not UTF-8");
+    }
+    // The connection stays usable.
+    let row = conn.query_row("SELECT rowid AS n FROM t", &[]).unwrap().unwrap();
+    assert_eq!(row.columns(), ["n"]);
+}
