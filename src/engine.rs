@@ -222,6 +222,7 @@ impl<D: Driver> EngineConnection<D> {
 
     /// Runs one driver call, classifying its error and invalidating on a
     /// disconnect.
+    #[inline(always)]
     fn run<T>(&mut self, f: impl FnOnce(&mut D::Connection) -> Result<T>) -> Result<T> {
         let conn = self.pooled()?;
         match f(conn) {

@@ -197,8 +197,8 @@ impl<'a> RowRef<'a> {
     #[inline(always)]
     pub fn get<T: FromValue<'a>>(&self, index: impl ColumnIndex) -> Result<T> {
         let at = self.position(&index)?;
-        match self.source.value(at) {
-            Ok(value) => T::from_value(value).map_err(|err| self.in_column(err, at)),
+        match self.source.value(at).and_then(T::from_value) {
+            Ok(value) => Ok(value),
             Err(err) => Err(self.in_column(err, at)),
         }
     }
@@ -268,6 +268,7 @@ impl fmt::Debug for RowRef<'_> {
 /// there was a row without lending it, or lends one while saying there was
 /// none, breaks `query_row_with`'s contract: that is an error (code
 /// `DBFAULT_DRIVER`), never taken for "no row".
+#[inline(always)]
 pub(crate) fn set_aside<T>(
     f: impl FnOnce(RowRef<'_>) -> Result<T>,
     query: impl FnOnce(&mut dyn FnMut(RowRef<'_>)) -> Result<bool>,
