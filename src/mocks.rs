@@ -27,8 +27,9 @@ mock! {
     ///
     /// Every method of the trait is mocked but the generic
     /// `query_row_map`, which runs its definition over the mocked
-    /// `query_row_with`; a call without a matching expectation panics. Its `Debug` prints `ConnectionMock`; impl
-    /// headers show mockall's generated name, `MockConnectionMock`.
+    /// `query_row_with`; a call without a matching expectation panics. Its
+    /// `Debug` prints `ConnectionMock`; impl headers show mockall's
+    /// generated name, `MockConnectionMock`.
     ///
     /// ```
     /// use dbfault::{ConnId, Connection, ConnectionMock};

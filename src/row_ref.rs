@@ -182,8 +182,7 @@ impl<'a> RowRef<'a> {
     /// read the value.
     #[inline]
     pub fn get_ref(&self, index: impl ColumnIndex) -> Result<ValueRef<'a>> {
-        let at = self.position(&index)?;
-        self.value_at(at)
+        self.get(index)
     }
 
     /// The value of a column, picked by position (`usize`) or name
@@ -213,19 +212,8 @@ impl<'a> RowRef<'a> {
         let names = (0..count)
             .map(|i| self.source.column_name(i).unwrap_or_default().to_owned())
             .collect();
-        let values = (0..count)
-            .map(|i| self.value_at(i).map(ValueRef::to_value))
-            .collect::<Result<_>>()?;
+        let values = (0..count).map(|i| self.get::<Value>(i)).collect::<Result<_>>()?;
         Ok(Row::new(names, values))
-    }
-
-    /// Column `at`'s value; an error names the column.
-    #[inline(always)]
-    fn value_at(&self, at: usize) -> Result<ValueRef<'a>> {
-        match self.source.value(at) {
-            Ok(value) => Ok(value),
-            Err(err) => Err(self.in_column(err, at)),
-        }
     }
 
     #[cold]

@@ -609,7 +609,7 @@ impl RowSource for SqliteRow<'_, '_> {
 
     /// `None` also for a name that is not UTF-8.
     fn column_name(&self, index: usize) -> Option<&str> {
-        column_name(self.0.as_ref(), index).ok()
+        column_name(self.0.as_ref(), index)
     }
 
     fn value(&self, index: usize) -> Result<crate::ValueRef<'_>> {
@@ -710,38 +710,28 @@ impl ColumnNames {
 fn read_names(stmt: &rusqlite::Statement<'_>) -> Result<Arc<[String]>> {
     (0..stmt.column_count())
         .map(|i| match column_name(stmt, i) {
-            Ok(name) => Ok(name.to_owned()),
-            Err(NameError::NotUtf8) => Err(Error::driver(
-                "DBFAULT_SQL",
-                format!("the name of column {i} is not UTF-8"),
-            )
-            .classified_by(&SqliteDialect)),
-            Err(NameError::OutOfRange) => unreachable!("column {i} is below the column count"),
+            Some(name) => Ok(name.to_owned()),
+            // Below the column count, a missing name is one not UTF-8.
+            None => Err(
+                Error::driver("DBFAULT_SQL", format!("the name of column {i} is not UTF-8"))
+                    .classified_by(&SqliteDialect),
+            ),
         })
         .collect()
 }
 
-/// Why [`column_name`] has no name.
-enum NameError {
-    OutOfRange,
-    NotUtf8,
-}
-
-/// The name of column `index` of `stmt`.
+/// The name of column `index` of `stmt`: `None` when out of range or not
+/// UTF-8.
 ///
 /// rusqlite panics on a name that is not UTF-8 rather than returning an
 /// error, and this crate reads names without `unsafe`, so the panic is
-/// caught here and becomes an error (the panic hook still reports it).
-fn column_name<'s>(
-    stmt: &'s rusqlite::Statement<'_>,
-    index: usize,
-) -> std::result::Result<&'s str, NameError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stmt.column_name(index))) {
-        Ok(Ok(name)) => Ok(name),
-        Ok(Err(_)) => Err(NameError::OutOfRange),
-        Err(_) => Err(NameError::NotUtf8),
-    }
+/// caught here (the panic hook still reports it).
+fn column_name<'s>(stmt: &'s rusqlite::Statement<'_>, index: usize) -> Option<&'s str> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stmt.column_name(index).ok()))
+        .ok()
+        .flatten()
 }
+
 /// Column `index`'s value, borrowed; text that is not UTF-8 is an error
 /// (code `DBFAULT_TYPE`), never altered.
 #[inline]
