@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::lock::lock;
+
 /// A source of [`Instant`]s shared by a journal, a pool and a fault layer.
 ///
 /// Cloning shares the source: advancing a manual clock advances every clone.
@@ -81,12 +83,6 @@ impl Default for Clock {
     fn default() -> Self {
         Clock::system()
     }
-}
-
-/// Locks a mutex, ignoring poisoning: every critical section in this crate
-/// leaves its data consistent before anything that can panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, lock};
+use crate::Clock;
+use crate::lock::lock;
 use crate::testing::Expect;
 use crate::{ConnId, Error, Result};
 

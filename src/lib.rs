@@ -43,20 +43,15 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "tokio")]
-mod asyncdrv;
 mod clock;
 mod dialect;
 mod driver;
 mod engine;
-#[cfg(feature = "tokio")]
-mod engine_async;
 mod error;
 mod fault;
 mod journal;
+mod lock;
 mod mock;
-#[cfg(feature = "mockall")]
-mod mocks;
 mod op;
 mod pool;
 mod row_ref;
@@ -66,26 +61,26 @@ mod sqlite;
 pub mod testing;
 mod value;
 
-#[cfg(feature = "tokio")]
-pub use asyncdrv::{
-    AsyncConnection, AsyncDriver, AsyncMockConnection, AsyncMockDriver, Blocking, BlockingConnection,
-};
 pub use clock::Clock;
 pub use dialect::Dialect;
-pub use driver::{Connection, Driver};
-pub use engine::{Engine, EngineConnection, Transaction};
 #[cfg(feature = "tokio")]
-pub use engine_async::{AsyncEngine, AsyncEngineConnection, AsyncTransaction};
+pub use driver::{AsyncConnection, AsyncDriver, Blocking, BlockingConnection};
+pub use driver::{Connection, Driver};
+#[cfg(feature = "tokio")]
+pub use engine::{AsyncEngine, AsyncEngineConnection, AsyncTransaction};
+pub use engine::{Engine, EngineConnection, Transaction};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, PlanGuard, Rule};
 pub use journal::{Event, EventKind, Journal, events_to_text, render_timeline};
+#[cfg(feature = "tokio")]
+pub use mock::{AsyncMockConnection, AsyncMockDriver};
 pub use mock::{
     CommittedStatement, Expectation, LogEntry, Mismatch, MismatchReason, MockConnection, MockDialect,
     MockDriver, MockServer, StatementMatcher, Times, Unexpected, UnmetExpectation, VerifyError,
     normalize_sql,
 };
 #[cfg(feature = "mockall")]
-pub use mocks::{MockConnectionMock as ConnectionMock, MockDialectMock as DialectMock};
+pub use mock::{ConnectionMock, DialectMock};
 pub use op::Op;
 #[cfg(feature = "tokio")]
 pub use pool::{AsyncPool, AsyncPooledConnection};

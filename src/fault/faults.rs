@@ -12,7 +12,7 @@ use regex::Regex;
 use super::plan::FaultPlan;
 use super::rule::{Action, Rule};
 use crate::Op;
-use crate::clock::lock;
+use crate::lock::lock;
 use crate::{Clock, ConnId, Error, EventKind, Journal, Result};
 
 /// The handle a test uses to make faults happen. Cloning shares it.

@@ -19,14 +19,14 @@
 //! and every server-wide fault is written to the journal as a `fault`
 //! event. The fault layer knows nothing of pools.
 
-#[cfg(feature = "tokio")]
-mod async_impl;
-mod driver;
 mod faults;
 mod plan;
 mod rule;
+mod sync;
+#[cfg(feature = "tokio")]
+mod tokio;
 
-pub use driver::{FaultyConnection, FaultyDriver};
+pub use self::sync::{FaultyConnection, FaultyDriver};
 pub(crate) use faults::SplitMix64;
 pub use faults::{FaultGuard, Faults, PlanGuard};
 pub use plan::FaultPlan;

@@ -16,7 +16,7 @@ use super::expect::{Expectation, Reply, Times, normalize_sql};
 use super::log::{CommittedStatement, LogEntry};
 use super::verify::{Mismatch, MismatchReason, Unexpected, UnmetExpectation, VerifyError};
 use crate::Op;
-use crate::clock::lock;
+use crate::lock::lock;
 use crate::{ConnId, Error, ErrorClass, Result, Row, Value};
 
 #[cfg(doc)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::core::{Checkin, Core, Meta, Reset, Step, WaiterId};
 use super::{PoolConfig, PoolStatus, ResetOnReturn};
-use crate::clock::lock;
+use crate::lock::lock;
 use crate::{Clock, Connection, Dialect, Driver, Error, EventKind, Journal, Result};
 
 /// A pool of driver connections for threaded code, with SQLAlchemy's

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::core::{Checkin, Core, Meta, Reset, Step, WaiterId};
 use super::{PoolConfig, PoolStatus, ResetOnReturn};
-use crate::clock::lock;
+use crate::lock::lock;
 use crate::{AsyncConnection, AsyncDriver, Clock, Dialect, Error, EventKind, Journal, Result};
 
 /// A pool of async driver connections on tokio, with the same semantics as

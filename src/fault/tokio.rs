@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::driver::{Cell, FaultyConnection, FaultyDriver, injected_disconnect, injected_error};
 use super::faults::{FaultGuard, Fired, Shared};
 use super::rule::Action;
+use super::sync::{Cell, FaultyConnection, FaultyDriver, injected_disconnect, injected_error};
 use crate::Op;
-use crate::clock::lock;
+use crate::lock::lock;
 use crate::{AsyncConnection, AsyncDriver, ConnId, Dialect, Error, Result, Row, Value};
 
 impl Shared {

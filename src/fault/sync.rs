@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, TryLockError, Weak};
 use super::faults::{Faults, Fired, Kill, Shared};
 use super::rule::Action;
 use crate::Op;
-use crate::clock::lock;
+use crate::lock::lock;
 use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, Row, RowRef, Value};
 
 /// Wraps a [`Driver`] so that a test can make its operations fail.
