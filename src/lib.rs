@@ -39,12 +39,15 @@
 //! # }
 //! ```
 //!
-//! See README.md for more and ARCHITECTURE.md for the code map.
+//! The guides in [`docs`] give the pool's numbered behaviours and the
+//! fault model. See README.md for more and ARCHITECTURE.md for the code
+//! map.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
 mod dialect;
+pub mod docs;
 mod driver;
 mod engine;
 mod error;

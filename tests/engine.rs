@@ -1,4 +1,4 @@
-//! The engine's behaviours 19-21 of DESIGN.md, each body run through both
+//! The engine's behaviours 19-21 (docs/pool-behaviours.md), each body run through both
 //! shells (`Engine` on threads, `AsyncEngine` on tokio) and both drivers
 //! (mock, real SQLite) under the fault layer.
 

@@ -1,4 +1,4 @@
-//! The pool's numbered behaviours 1-18 of DESIGN.md and the event orders
+//! The pool's numbered behaviours 1-18 (docs/pool-behaviours.md) and the event orders
 //! of its table. Each test body runs through both shells (threads, tokio)
 //! and both drivers (mock, real SQLite), all under the fault layer: one
 //! body, four runs.
@@ -728,7 +728,7 @@ fn b18_pre_ping_idle_pings_only_idle_connections(
     )
 }
 
-// ----- event orders of DESIGN.md's table -----
+// ----- event orders of docs/pool-behaviours.md -----
 
 #[rstest]
 fn event_orders_of_the_usual_paths(

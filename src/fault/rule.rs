@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::{ConnId, ErrorClass, Op};
 
-/// What a rule does when it fires. See DESIGN.md's fault model.
+/// What a rule does when it fires: see the [fault model](crate::docs::fault_model).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Action {
