@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
+use super::decision::{Decision, Injected};
 use super::plan::FaultPlan;
 use super::rule::{Action, Rule};
 use crate::Op;
 use crate::lock::lock;
-use crate::{Clock, ConnId, Error, EventKind, Journal, Result};
+use crate::{Clock, ConnId, Dialect, Error, EventKind, Journal, Result};
 
 /// The handle a test uses to make faults happen. Cloning shares it.
 ///
@@ -125,13 +126,6 @@ fn op_bit(op: Op) -> u32 {
     1 << (op as u32)
 }
 
-/// A rule that fired on a call: what the connection must do.
-#[derive(Debug)]
-pub(crate) struct Fired {
-    pub(crate) rule: u64,
-    pub(crate) action: Action,
-}
-
 /// A live connection the server side can kill.
 pub(crate) trait Kill: Send + Sync {
     /// Marks the connection dead and closes its inner connection if no
@@ -197,9 +191,27 @@ impl Shared {
         self.outage.load(Ordering::Acquire)
     }
 
+    /// What this call must do: `None` when no rule fires on it. The fast
+    /// path of every operation: without a rule armed on `op`, one atomic
+    /// load answers, and the state lock is not taken.
+    #[inline]
+    pub(crate) fn decision(
+        &self,
+        op: Op,
+        sql: &str,
+        conn: Option<ConnId>,
+        dialect: &dyn Dialect,
+    ) -> Option<Decision> {
+        if self.any_armed(op) {
+            self.decide(op, sql, conn, Injected::new(dialect))
+        } else {
+            None
+        }
+    }
+
     /// Decides whether a rule fires on this call, counting it, journaling
     /// it and waking `wait_for_hits` waiters when one does.
-    pub(crate) fn decide(&self, op: Op, sql: &str, conn: Option<ConnId>) -> Option<Fired> {
+    fn decide(&self, op: Op, sql: &str, conn: Option<ConnId>, errors: Injected<'_>) -> Option<Decision> {
         let mut guard = lock(&self.state);
         let state = &mut *guard;
         // Read once, when the first `after` filter needs it.
@@ -232,10 +244,7 @@ impl Shared {
                 }
             }
             armed.hits.store(hits + 1, Ordering::Release);
-            fired = Some(Fired {
-                rule: armed.id,
-                action: rule.action.clone(),
-            });
+            fired = Some(Decision::of(&rule.action, armed.id, op, conn, errors));
             if let Some(journal) = &state.journal {
                 journal.record(
                     conn,
@@ -632,7 +641,10 @@ mod tests {
             .iter()
             .enumerate()
             .filter(|(_, (op, sql))| {
-                faults.shared.any_armed(*op) && faults.shared.decide(*op, sql, Some(ConnId(1))).is_some()
+                faults
+                    .shared
+                    .decision(*op, sql, Some(ConnId(1)), &crate::MockDialect::new())
+                    .is_some()
             })
             .map(|(i, _)| i + 1)
             .collect()

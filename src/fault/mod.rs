@@ -19,6 +19,7 @@
 //! and every server-wide fault is written to the journal as a `fault`
 //! event. The fault layer knows nothing of pools.
 
+mod decision;
 mod faults;
 mod plan;
 mod rule;

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, TryLockError, Weak};
 
-use super::faults::{Faults, Fired, Kill, Shared};
-use super::rule::Action;
+use super::decision::{Decision, Injected, closed_by_owner};
+use super::faults::{Faults, Kill, Shared};
 use crate::Op;
 use crate::lock::lock;
 use crate::{Clock, ConnId, Connection, Dialect, Driver, Error, Journal, Result, Row, RowRef, Value};
@@ -99,26 +99,57 @@ impl<D: fmt::Debug> fmt::Debug for FaultyDriver<D> {
     }
 }
 
-/// Builds the disconnect error the fault layer injects: kind `Closed`, the
-/// inner dialect's disconnect code, so that dialect classifies it as a
-/// disconnect.
-pub(crate) fn injected_disconnect(dialect: &dyn Dialect, what: impl fmt::Display) -> Error {
-    let err = Error::closed(format!("{what}")).injected();
-    match dialect.disconnect_code() {
-        Some(code) => err.with_code(code),
-        None => err,
+impl<D> FaultyDriver<D> {
+    /// What a connect must do before it reaches the inner driver: `Err`
+    /// refuses it (an outage, or a rule that fails it); otherwise the
+    /// decision of the rule that fired, if any, to carry out.
+    pub(super) fn connect_decision(&self, errors: Injected<'_>) -> Result<Option<Decision>> {
+        if self.shared.in_outage() {
+            return Err(errors.server_down());
+        }
+        match self.shared.decision(Op::Connect, "", None, errors.dialect()) {
+            Some(Decision::Fail(err) | Decision::Kill(err)) => Err(err),
+            other => Ok(other),
+        }
     }
-}
 
-/// The error of an `Action::Error`.
-pub(crate) fn injected_error(action: &Action) -> Option<Error> {
-    match action {
-        Action::Error { class, code, message } => Some(
-            Error::driver(code.clone(), message.clone())
-                .with_class(*class)
-                .injected(),
-        ),
-        _ => None,
+    /// After a rule held a connect: an outage that began meanwhile refuses
+    /// it.
+    pub(super) fn still_up(&self, errors: Injected<'_>) -> Result<()> {
+        if self.shared.in_outage() {
+            Err(errors.server_down())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Wraps the connection `inner` (id `id`) the inner driver opened:
+    /// closed again with `close` and refused if the connect's rule said
+    /// apply-then-kill, or if an outage began while the inner connect was
+    /// under way.
+    pub(super) fn wrap<C: Send + 'static>(
+        &self,
+        id: ConnId,
+        mut inner: C,
+        close: fn(&mut C),
+        apply_then_kill: bool,
+        dialect: &Arc<dyn Dialect>,
+    ) -> Result<FaultyConnection<C>> {
+        let errors = Injected::new(&**dialect);
+        if apply_then_kill {
+            close(&mut inner);
+            return Err(errors.dropped_after_connect(id));
+        }
+        let conn = FaultyConnection::register(id, inner, close, &self.shared, dialect);
+        // An outage that began while the inner connect was under way could
+        // not kill this connection, unregistered then. `outage` sets its
+        // flag before it drains the registry, so either it killed this
+        // connection or the flag is seen here.
+        if self.shared.in_outage() {
+            conn.kill_now();
+            return Err(errors.server_down());
+        }
+        Ok(conn)
     }
 }
 
@@ -127,55 +158,22 @@ impl<D: Driver> Driver for FaultyDriver<D> {
 
     fn connect(&self) -> Result<Self::Connection> {
         let dialect = self.dialect_with(D::dialect);
-        let refused = || injected_disconnect(&**dialect, "connection refused: server is down");
-        if self.shared.in_outage() {
-            return Err(refused());
-        }
-        let fired = if self.shared.any_armed(Op::Connect) {
-            self.shared.decide(Op::Connect, "", None)
-        } else {
-            None
-        };
-        let mut drop_after = false;
-        if let Some(Fired { rule, action }) = fired {
-            if let Some(err) = injected_error(&action) {
-                return Err(err);
+        let errors = Injected::new(&**dialect);
+        let mut apply_then_kill = false;
+        if let Some(decision) = self.connect_decision(errors)? {
+            match decision {
+                Decision::Wait(d) => self.shared.sleep(d),
+                Decision::Hang(rule) => self.shared.wait_disarmed(rule, None),
+                Decision::ApplyThenKill(_) => apply_then_kill = true,
+                Decision::Fail(err) | Decision::Kill(err) => return Err(err),
             }
-            match action {
-                Action::Disconnect => {
-                    return Err(injected_disconnect(&**dialect, "connection refused"));
-                }
-                Action::DisconnectAfterApply => drop_after = true,
-                Action::Delay(d) => self.shared.sleep(d),
-                Action::Hang => self.shared.wait_disarmed(rule, None),
-                Action::Error { .. } => unreachable!("handled above"),
-            }
-            // The server may have gone down while this connect waited.
-            if self.shared.in_outage() {
-                return Err(refused());
-            }
+            self.still_up(errors)?;
         }
-        let mut inner = self.inner.connect()?;
-        if drop_after {
-            let _ = inner.close();
-            return Err(injected_disconnect(
-                &**dialect,
-                format_args!("connection {} dropped right after connect", inner.id()),
-            ));
-        }
+        let inner = self.inner.connect()?;
         let close: fn(&mut D::Connection) = |conn| {
             let _ = conn.close();
         };
-        let conn = FaultyConnection::register(inner.id(), inner, close, &self.shared, dialect);
-        // An outage that began while the inner connect was under way could
-        // not kill this connection, unregistered then. `outage` sets its
-        // flag before it drains the registry, so either it killed this
-        // connection or the flag is seen here.
-        if self.shared.in_outage() {
-            conn.kill_now();
-            return Err(refused());
-        }
-        Ok(conn)
+        self.wrap(inner.id(), inner, close, apply_then_kill, dialect)
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
@@ -272,10 +270,7 @@ impl<C: Send + 'static> FaultyConnection<C> {
     }
 
     pub(super) fn dead_error(&self, op: Op) -> Error {
-        injected_disconnect(
-            &*self.dialect,
-            format_args!("{op} on {}: the connection was killed", self.id),
-        )
+        Injected::new(&*self.dialect).killed(op, self.id)
     }
 
     /// Kills the connection from its own thread: the inner connection is
@@ -297,13 +292,22 @@ impl<C: Send + 'static> FaultyConnection<C> {
         answer
     }
 
-    /// Consults the rules for `op`.
-    pub(super) fn fired(&self, op: Op, sql: &str) -> Option<Fired> {
-        if self.shared.any_armed(op) {
-            self.shared.decide(op, sql, Some(self.id))
-        } else {
-            None
+    /// What `op` must do before it reaches the inner connection: `Err`
+    /// when the connection is closed or dead (a dead one's inner
+    /// connection is closed now, if it was not yet); otherwise the decision
+    /// of the rule that fired on it, if any.
+    #[inline]
+    pub(super) fn decide(&self, op: Op, sql: &str) -> Result<Option<Decision>> {
+        if self.closed {
+            return Err(closed_by_owner(op, self.id));
         }
+        if self.is_dead() {
+            // Killed while nothing held the lock, or while only a peek did:
+            // make sure the inner connection is closed.
+            self.cell.close_inner(&mut lock(&self.cell.inner));
+            return Err(self.dead_error(op));
+        }
+        Ok(self.shared.decision(op, sql, Some(self.id), &*self.dialect))
     }
 }
 
@@ -353,59 +357,33 @@ impl<C: Connection> FaultyConnection<C> {
         f: impl FnOnce(&mut C) -> Result<T>,
         apply: Option<impl FnOnce(&mut C) -> Result<()>>,
     ) -> Result<T> {
-        if self.closed {
-            return Err(Error::closed(format!(
-                "{op} on {}: the connection is closed",
-                self.id
-            )));
-        }
-        if self.is_dead() {
-            // Killed while nothing held the lock, or while only a peek did:
-            // make sure the inner connection is closed.
-            self.cell.close_inner(&mut lock(&self.cell.inner));
-            return Err(self.dead_error(op));
-        }
-        let Some(Fired { rule, action }) = self.fired(op, sql) else {
+        let Some(decision) = self.decide(op, sql)? else {
             return self.call(op, f);
         };
-        if let Some(err) = injected_error(&action) {
-            // An error of class disconnect means what a disconnect means: the
-            // connection is dead for good.
-            if err.is_disconnect() {
+        match decision {
+            Decision::Fail(err) => Err(err),
+            Decision::Kill(err) => {
                 self.kill_now();
+                Err(err)
             }
-            return Err(err);
-        }
-        match action {
-            Action::Disconnect => {
-                self.kill_now();
-                Err(injected_disconnect(
-                    &*self.dialect,
-                    format_args!("{op} on {}: server closed the connection", self.id),
-                ))
-            }
-            Action::DisconnectAfterApply => {
-                let _applied = match apply {
-                    Some(apply) => self.call(op, apply),
-                    None => self.call(op, f).map(drop),
-                };
-                self.kill_now();
-                Err(injected_disconnect(
-                    &*self.dialect,
-                    format_args!("{op} on {}: connection lost after the server applied it", self.id),
-                ))
-            }
-            Action::Delay(d) => {
+            Decision::Wait(d) => {
                 self.shared.sleep(d);
                 self.call(op, f)
             }
-            Action::Hang => {
+            Decision::Hang(rule) => {
                 // Until disarmed, or until the connection is killed: then
                 // `call` fails with the disconnect.
                 self.shared.wait_disarmed(rule, Some(&self.cell.dead));
                 self.call(op, f)
             }
-            Action::Error { .. } => unreachable!("handled above"),
+            Decision::ApplyThenKill(err) => {
+                let _applied = match apply {
+                    Some(apply) => self.call(op, apply),
+                    None => self.call(op, f).map(drop),
+                };
+                self.kill_now();
+                Err(err)
+            }
         }
     }
 }

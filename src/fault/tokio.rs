@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::faults::{FaultGuard, Fired, Shared};
-use super::rule::Action;
-use super::sync::{Cell, FaultyConnection, FaultyDriver, injected_disconnect, injected_error};
+use super::decision::{Decision, Injected};
+use super::faults::{FaultGuard, Shared};
+use super::sync::{Cell, FaultyConnection, FaultyDriver};
 use crate::Op;
 use crate::lock::lock;
 use crate::{AsyncConnection, AsyncDriver, ConnId, Dialect, Error, Result, Row, Value};
@@ -59,11 +59,13 @@ impl FaultGuard {
     }
 }
 
-/// What the fault layer does around one call, once any delay or hang is
+/// What the fault layer does after one call, once any delay or hang is
 /// over.
 enum Then {
     Proceed,
-    ApplyThenKill,
+    /// Kill the connection and fail with this error, whatever the inner
+    /// connection answered.
+    ApplyThenKill(Error),
 }
 
 impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
@@ -72,84 +74,25 @@ impl<D: AsyncDriver> AsyncDriver for FaultyDriver<D> {
     async fn connect(&self) -> Result<Self::Connection> {
         let shared = self.shared();
         let dialect = self.dialect_with(D::dialect);
-        if shared.in_outage() {
-            return Err(injected_disconnect(
-                &**dialect,
-                "connection refused: server is down",
-            ));
-        }
-        let fired = if shared.any_armed(Op::Connect) {
-            shared.decide(Op::Connect, "", None)
-        } else {
-            None
-        };
-        let then = match fired {
-            None => Then::Proceed,
-            Some(fired) => {
-                before(shared, None, fired, || {
-                    injected_disconnect(&**dialect, "connection refused")
-                })
-                .await?
+        let errors = Injected::new(&**dialect);
+        let mut apply_then_kill = false;
+        if let Some(decision) = self.connect_decision(errors)? {
+            match decision {
+                Decision::Wait(d) => shared.sleep_async(d).await,
+                Decision::Hang(rule) => shared.wait_disarmed_async(rule, None).await,
+                Decision::ApplyThenKill(_) => apply_then_kill = true,
+                Decision::Fail(err) | Decision::Kill(err) => return Err(err),
             }
-        };
-        // An outage that began while a rule held this connect refuses it.
-        if shared.in_outage() {
-            return Err(injected_disconnect(
-                &**dialect,
-                "connection refused: server is down",
-            ));
+            self.still_up(errors)?;
         }
         let inner = self.inner().connect().await?;
-        if let Then::ApplyThenKill = then {
-            let id = inner.id();
-            drop(inner);
-            return Err(injected_disconnect(
-                &**dialect,
-                format_args!("connection {id} dropped right after connect"),
-            ));
-        }
-        let conn = FaultyConnection::register(inner.id(), inner, |_| {}, shared, dialect);
-        // An outage that began while the inner connect was under way could
-        // not kill this connection, unregistered then (see the sync
-        // connect): refuse it now.
-        if shared.in_outage() {
-            conn.kill_now();
-            return Err(injected_disconnect(
-                &**dialect,
-                "connection refused: server is down",
-            ));
-        }
-        Ok(conn)
+        // An async connection cannot be closed here (no await in `kill`):
+        // dropping it closes it.
+        self.wrap(inner.id(), inner, |_| {}, apply_then_kill, dialect)
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
         Arc::clone(self.dialect_with(D::dialect))
-    }
-}
-
-/// Applies a fired rule before the call: fails it, or waits out a delay
-/// or a hang, or tells the call to kill the connection afterwards.
-async fn before(
-    shared: &Shared,
-    dead: Option<&AtomicBool>,
-    fired: Fired,
-    disconnect: impl FnOnce() -> Error,
-) -> Result<Then> {
-    if let Some(err) = injected_error(&fired.action) {
-        return Err(err);
-    }
-    match fired.action {
-        Action::Disconnect => Err(disconnect()),
-        Action::DisconnectAfterApply => Ok(Then::ApplyThenKill),
-        Action::Delay(d) => {
-            shared.sleep_async(d).await;
-            Ok(Then::Proceed)
-        }
-        Action::Hang => {
-            shared.wait_disarmed_async(fired.rule, dead).await;
-            Ok(Then::Proceed)
-        }
-        Action::Error { .. } => unreachable!("handled above"),
     }
 }
 
@@ -192,38 +135,27 @@ impl<C: AsyncConnection> FaultyConnection<C> {
         }
     }
 
-    /// Checks the connection's state and the rules before a call.
+    /// Checks the connection's state and the rules before a call, and
+    /// carries out what must happen before it.
     async fn begin_call(&self, op: Op, sql: &str) -> Result<Then> {
-        if self.closed {
-            return Err(Error::closed(format!(
-                "{op} on {}: the connection is closed",
-                self.id
-            )));
-        }
-        if self.is_dead() {
-            return Err(self.dead_error(op));
-        }
-        match self.fired(op, sql) {
-            None => Ok(Then::Proceed),
-            Some(fired) => {
-                let id = self.id;
-                let dialect = Arc::clone(&self.dialect);
-                let result = before(&self.shared, Some(&self.cell.dead), fired, || {
-                    injected_disconnect(
-                        &*dialect,
-                        format_args!("{op} on {id}: server closed the connection"),
-                    )
-                })
-                .await;
-                if result
-                    .as_ref()
-                    .err()
-                    .is_some_and(|e| e.kind() == crate::ErrorKind::Closed || e.is_disconnect())
-                {
-                    self.kill_now();
-                }
-                result
+        let Some(decision) = self.decide(op, sql)? else {
+            return Ok(Then::Proceed);
+        };
+        match decision {
+            Decision::Fail(err) => Err(err),
+            Decision::Kill(err) => {
+                self.kill_now();
+                Err(err)
             }
+            Decision::Wait(d) => {
+                self.shared.sleep_async(d).await;
+                Ok(Then::Proceed)
+            }
+            Decision::Hang(rule) => {
+                self.shared.wait_disarmed_async(rule, Some(&self.cell.dead)).await;
+                Ok(Then::Proceed)
+            }
+            Decision::ApplyThenKill(err) => Ok(Then::ApplyThenKill(err)),
         }
     }
 
@@ -235,12 +167,9 @@ impl<C: AsyncConnection> FaultyConnection<C> {
         match then {
             Then::Proceed if self.is_dead() => Err(self.dead_error(op)),
             Then::Proceed => result,
-            Then::ApplyThenKill => {
+            Then::ApplyThenKill(err) => {
                 self.kill_now();
-                Err(injected_disconnect(
-                    &*self.dialect,
-                    format_args!("{op} on {}: connection lost after the server applied it", self.id),
-                ))
+                Err(err)
             }
         }
     }
