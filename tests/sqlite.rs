@@ -9,8 +9,8 @@ use std::error::Error as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dbfault::{
-    Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, Row, SqliteConnection, SqliteDialect,
-    SqliteDriver, Value,
+    Connection, Dialect, Driver, Error, ErrorClass, ErrorKind, FaultyDriver, Row, SqliteConnection,
+    SqliteDialect, SqliteDriver, Value,
 };
 use rstest::rstest;
 use tempfile::TempDir;
@@ -573,7 +573,26 @@ fn dialect_describes_sqlite() {
     let dialect = db.driver.dialect();
     assert_eq!(dialect.name(), "sqlite");
     assert_eq!(dialect.ping_sql(), "SELECT 1");
-    assert_eq!(dialect.disconnect_code(), Some("SQLITE_MISUSE"));
+    assert_eq!(dialect.disconnect_code(), Some("DBFAULT_DISCONNECT"));
+}
+
+/// An injected disconnect on SQLite carries a code of its own, not
+/// SQLite's API misuse, and still reads as a disconnect.
+#[test]
+fn an_injected_disconnect_is_not_api_misuse() {
+    let db = db(Kind::Memory);
+    let driver = FaultyDriver::new(db.driver.clone());
+    let faults = driver.faults();
+    let mut conn = driver.connect().expect("connect");
+    assert!(faults.kill(conn.id()));
+    let err = conn.execute("SELECT 1", &[]).unwrap_err();
+    assert_eq!(err.code(), Some("DBFAULT_DISCONNECT"));
+    assert!(err.is_injected());
+    assert_eq!(SqliteDialect.classify(&err), ErrorClass::Disconnect);
+    assert_eq!(
+        SqliteDialect.classify(&Error::driver("DBFAULT_DISCONNECT", "")),
+        ErrorClass::Disconnect
+    );
 }
 
 #[rstest]
@@ -585,6 +604,7 @@ fn dialect_describes_sqlite() {
 #[case::locked(Error::driver("SQLITE_LOCKED", ""), ErrorClass::Transient)]
 #[case::constraint(Error::driver("SQLITE_CONSTRAINT", ""), ErrorClass::Constraint)]
 #[case::misuse(Error::driver("SQLITE_MISUSE", ""), ErrorClass::Disconnect)]
+#[case::injected(Error::driver("DBFAULT_DISCONNECT", ""), ErrorClass::Disconnect)]
 #[case::cantopen_isdir(Error::driver("SQLITE_CANTOPEN_ISDIR", ""), ErrorClass::Disconnect)]
 #[case::ioerr_short_read(Error::driver("SQLITE_IOERR_SHORT_READ", ""), ErrorClass::Disconnect)]
 #[case::readonly(Error::driver("SQLITE_READONLY", ""), ErrorClass::Statement)]

@@ -84,12 +84,14 @@ impl MockDialect {
 
     /// SQLite's extended result code names: name `"sqlite"`; transient
     /// `SQLITE_BUSY*` and `SQLITE_LOCKED*`; constraint `SQLITE_CONSTRAINT*`;
-    /// disconnect `SQLITE_MISUSE` (the
-    /// [`disconnect_code`](Dialect::disconnect_code)) and `SQLITE_CANTOPEN`.
+    /// disconnect `DBFAULT_DISCONNECT` (the
+    /// [`disconnect_code`](Dialect::disconnect_code), as
+    /// [`SqliteDialect`](crate::SqliteDialect)'s), `SQLITE_MISUSE` and
+    /// `SQLITE_CANTOPEN`.
     pub fn sqlite() -> Self {
         MockDialect::new()
             .with_name("sqlite")
-            .disconnect_codes(["SQLITE_MISUSE", "SQLITE_CANTOPEN"])
+            .disconnect_codes(["DBFAULT_DISCONNECT", "SQLITE_MISUSE", "SQLITE_CANTOPEN"])
             .transient_codes(["SQLITE_BUSY*", "SQLITE_LOCKED*"])
             .constraint_codes(["SQLITE_CONSTRAINT*"])
     }

@@ -6,6 +6,10 @@ use crate::{Dialect, Error, ErrorClass, ErrorKind};
 /// SQLite itself answers when a closed handle is used.
 pub(super) const CLOSED_CODE: &str = "SQLITE_MISUSE";
 
+/// The code of a disconnect the fault layer injects: a code of its own, so
+/// an injected disconnect never reads as SQLite's API misuse.
+const INJECTED_DISCONNECT_CODE: &str = "DBFAULT_DISCONNECT";
+
 /// The dialect of SQLite: classifies errors by their extended result code
 /// name.
 ///
@@ -15,11 +19,12 @@ pub(super) const CLOSED_CODE: &str = "SQLITE_MISUSE";
 /// | kind other than [`ErrorKind::Driver`](crate::ErrorKind::Driver) (timeout, pending rollback, ...) | [`Other`](ErrorClass::Other) |
 /// | `SQLITE_BUSY`, `SQLITE_BUSY_*`, `SQLITE_LOCKED`, `SQLITE_LOCKED_*` | [`Transient`](ErrorClass::Transient) |
 /// | `SQLITE_CONSTRAINT`, `SQLITE_CONSTRAINT_*` | [`Constraint`](ErrorClass::Constraint) |
-/// | `SQLITE_MISUSE`, `SQLITE_CANTOPEN`, `SQLITE_CANTOPEN_*`, `SQLITE_READONLY_DBMOVED`, `SQLITE_NOTADB`, `SQLITE_IOERR`, `SQLITE_IOERR_*` (the file is gone or unusable) | [`Disconnect`](ErrorClass::Disconnect) |
+/// | `DBFAULT_DISCONNECT` (an injected disconnect), `SQLITE_MISUSE`, `SQLITE_CANTOPEN`, `SQLITE_CANTOPEN_*`, `SQLITE_READONLY_DBMOVED`, `SQLITE_NOTADB`, `SQLITE_IOERR`, `SQLITE_IOERR_*` (the file is gone or unusable) | [`Disconnect`](ErrorClass::Disconnect) |
 /// | any other code, or none (syntax, missing table, `DBFAULT_PARAMETER`, `DBFAULT_TYPE`, ...) | [`Statement`](ErrorClass::Statement) |
 ///
 /// Ping statement: `SELECT 1`. Disconnect code (what the fault layer gives
-/// an injected disconnect): `SQLITE_MISUSE`.
+/// an injected disconnect): `DBFAULT_DISCONNECT`, which SQLite never
+/// reports, so a test can tell an injected disconnect from a real one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct SqliteDialect;
 
@@ -41,7 +46,7 @@ impl Dialect for SqliteDialect {
     }
 
     fn disconnect_code(&self) -> Option<&str> {
-        Some(CLOSED_CODE)
+        Some(INJECTED_DISCONNECT_CODE)
     }
 }
 
@@ -55,7 +60,8 @@ pub(super) fn classify_code(code: &str) -> ErrorClass {
         ErrorClass::Transient
     } else if family("SQLITE_CONSTRAINT") {
         ErrorClass::Constraint
-    } else if code == "SQLITE_MISUSE"
+    } else if code == INJECTED_DISCONNECT_CODE
+        || code == "SQLITE_MISUSE"
         || code == "SQLITE_READONLY_DBMOVED"
         || code == "SQLITE_NOTADB"
         || family("SQLITE_CANTOPEN")
