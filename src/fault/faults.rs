@@ -294,12 +294,19 @@ impl Shared {
     /// Waits `d` on the fault layer's clock: advances a manual clock,
     /// sleeps the thread otherwise.
     pub(crate) fn sleep(&self, d: Duration) {
+        if !self.advance_manual(d) {
+            std::thread::sleep(d);
+        }
+    }
+
+    /// Advances the fault layer's clock by `d` if it is manual (a wait on
+    /// a manual clock takes no time); returns whether it was.
+    pub(crate) fn advance_manual(&self, d: Duration) -> bool {
         let clock = self.clock();
         if clock.is_manual() {
             clock.advance(d);
-        } else {
-            std::thread::sleep(d);
         }
+        clock.is_manual()
     }
 
     fn disarm(&self, rule: u64) {

@@ -280,6 +280,17 @@ impl<C: Send + 'static> FaultyConnection<C> {
         self.cell.kill();
     }
 
+    /// Whether the inner connection, asked with `open`, is in a
+    /// transaction; a closed or killed connection never is (the server
+    /// rolled it back when the connection died).
+    pub(super) fn peek_in_transaction(&self, open: fn(&C) -> bool) -> bool {
+        if self.closed || self.is_dead() {
+            return false;
+        }
+        let open = lock(&self.cell.inner).as_ref().is_some_and(open);
+        self.after_peek(open)
+    }
+
     /// After reading the inner connection's local state under its lock:
     /// a kill that found the lock taken is seen here (the fence pairs with
     /// the one in `Cell::kill`), and the inner connection is closed now.
@@ -439,11 +450,7 @@ impl<C: Connection> Connection for FaultyConnection<C> {
     /// A killed connection is never in a transaction: the server rolled it
     /// back when the connection died.
     fn in_transaction(&self) -> bool {
-        if self.closed || self.is_dead() {
-            return false;
-        }
-        let open = lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction);
-        self.after_peek(open)
+        self.peek_in_transaction(C::in_transaction)
     }
 
     /// Closes the inner connection, whatever a `close` rule does to the

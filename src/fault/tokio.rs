@@ -16,10 +16,7 @@ use crate::{AsyncConnection, AsyncDriver, ConnId, Dialect, Error, Result, Row, V
 impl Shared {
     /// Waits `d` on the fault layer's clock without blocking the thread.
     pub(crate) async fn sleep_async(&self, d: Duration) {
-        let clock = self.clock();
-        if clock.is_manual() {
-            clock.advance(d);
-        } else {
+        if !self.advance_manual(d) {
             tokio::time::sleep(d).await;
         }
     }
@@ -223,11 +220,7 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
     }
 
     fn in_transaction(&self) -> bool {
-        if self.closed || self.is_dead() {
-            return false;
-        }
-        let open = lock(&self.cell.inner).as_ref().is_some_and(C::in_transaction);
-        self.after_peek(open)
+        self.peek_in_transaction(C::in_transaction)
     }
 
     async fn close(&mut self) -> Result<()> {
