@@ -434,6 +434,30 @@ impl Expect {
     }
 }
 
+// The testing kit owns `Journal::expect`: the journal knows nothing of the
+// kit (imports run testing → journal), yet `journal.expect()` needs no
+// trait in scope.
+impl Journal {
+    /// Assertions on the events so far (a snapshot): see [`Expect`].
+    ///
+    /// ```
+    /// use dbfault::testing::ev;
+    /// use dbfault::{Clock, ConnId, EventKind, Journal};
+    ///
+    /// let journal = Journal::with_clock(Clock::manual());
+    /// journal.record(Some(ConnId(1)), EventKind::Invalidate, "execute: connection closed");
+    /// journal.record(Some(ConnId(1)), EventKind::Close, "");
+    /// journal.record(Some(ConnId(1)), EventKind::Checkin, "");
+    /// journal
+    ///     .expect()
+    ///     .in_order([ev(EventKind::Invalidate).conn(ConnId(1)), ev(EventKind::Checkin)])
+    ///     .none(EventKind::Fault);
+    /// ```
+    pub fn expect(&self) -> Expect {
+        Expect::new(self.events())
+    }
+}
+
 impl From<&Journal> for Expect {
     fn from(journal: &Journal) -> Self {
         Expect::new(journal.events())
