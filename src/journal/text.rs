@@ -2,7 +2,7 @@
 //! [`Journal::from_text`], [`Journal::load`] and [`events_to_text`]. The
 //! format is documented on [`Journal`].
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,19 +21,19 @@ impl Journal {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) naming the file
-    /// when it cannot be written.
+    /// A saved-journal error (see [`from_text`](Journal::from_text)) naming
+    /// the file, field `file`, when it cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         std::fs::write(path, self.to_text()).map_err(|e| {
-            Error::scenario(None, "file", format!("cannot write {}: {e}", path.display())).with_source(e)
+            saved_journal_error(Some(path), None, "file", format!("cannot write it: {e}")).with_source(e)
         })
     }
 
     /// Reads a saved journal's events (see [saving and
     /// loading](Journal#saving-and-loading) for the format).
-    /// [`render_timeline`](crate::render_timeline) renders them exactly as it rendered the journal
-    /// they were saved from.
+    /// [`render_timeline`](crate::render_timeline) renders them exactly as
+    /// it rendered the journal they were saved from.
     ///
     /// ```
     /// use dbfault::{Clock, ConnId, EventKind, Journal, render_timeline};
@@ -45,72 +45,100 @@ impl Journal {
     /// assert_eq!(render_timeline(&events), journal.timeline());
     ///
     /// let err = Journal::from_text("1 0.000 c3 explode").unwrap_err();
-    /// assert_eq!(err.kind(), dbfault::ErrorKind::Scenario);
-    /// assert!(err.to_string().contains("line 1, field `kind`"));
+    /// assert!(err.to_string().contains("saved journal: line 1, field `kind`: unknown kind `explode`"));
     /// ```
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) naming the line
-    /// and the field: too few fields or text after the detail (`fields`), a
-    /// sequence number that is not a positive integer greater than the one
-    /// before (`seq`), a malformed time (`at_us`), a connection that is
-    /// neither `cN` nor `-` (`conn`), an unknown kind (`kind`), an
-    /// unquoted, unterminated or badly escaped detail (`detail`), a version
-    /// other than 1 (`version`).
+    /// An error headed "saved journal" that names the line and the field
+    /// (`saved journal: line 3, field ``kind``: unknown kind ...`; its kind
+    /// is [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) for now): too few fields or text
+    /// after the detail (`fields`), a sequence number that is not a
+    /// positive integer greater than the one before (`seq`), a malformed
+    /// time (`at_us`), a connection that is neither `cN` nor `-` (`conn`),
+    /// an unknown kind (`kind`), an unquoted, unterminated or badly escaped
+    /// detail (`detail`), a version other than 1 (`version`).
     pub fn from_text(text: &str) -> Result<Vec<Event>> {
-        let mut events: Vec<Event> = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            let line_no = index + 1;
-            let line = line.trim();
-            if let Some(version) = line.strip_prefix(HEADER_PREFIX) {
-                if version.trim() != "1" {
-                    return Err(Error::scenario(
-                        Some(line_no),
-                        "version",
-                        format!(
-                            "unsupported journal version `{}`; this reader knows 1",
-                            version.trim()
-                        ),
-                    ));
-                }
-                continue;
-            }
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let event =
-                parse_event(line).map_err(|(field, why)| Error::scenario(Some(line_no), field, why))?;
-            if let Some(prev) = events.last() {
-                if event.seq <= prev.seq {
-                    return Err(Error::scenario(
-                        Some(line_no),
-                        "seq",
-                        format!(
-                            "{} does not follow {}: sequence numbers must increase",
-                            event.seq, prev.seq
-                        ),
-                    ));
-                }
-            }
-            events.push(event);
-        }
-        Ok(events)
+        parse_text(text).map_err(|(line, field, why)| saved_journal_error(None, Some(line), field, why))
     }
 
     /// Reads a saved journal's events from `path`.
     ///
     /// # Errors
     ///
-    /// As [`from_text`](Journal::from_text), the message prefixed with the
-    /// file's name; or the file cannot be read.
+    /// As [`from_text`](Journal::from_text), the heading naming the file
+    /// (`saved journal runs/a.journal: line 3, ...`); or the file cannot be
+    /// read (field `file`).
     pub fn load(path: impl AsRef<Path>) -> Result<Vec<Event>> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::scenario(None, "file", format!("cannot read {}: {e}", path.display())).with_source(e)
+            saved_journal_error(Some(path), None, "file", format!("cannot read it: {e}")).with_source(e)
         })?;
-        Journal::from_text(&text).map_err(|e| e.context(path.display()))
+        parse_text(&text)
+            .map_err(|(line, field, why)| saved_journal_error(Some(path), Some(line), field, why))
     }
+}
+
+/// The error for a saved journal that cannot be read or written: `path`
+/// (when it came from a file), `line` (1-based) and `field` locate it.
+///
+/// Its message is headed `saved journal`, so it never reads as a fault
+/// scenario's error. (Its kind is [`ErrorKind::Scenario`](crate::ErrorKind::Scenario)
+/// until the error model has a kind of its own for saved journals.)
+fn saved_journal_error(
+    path: Option<&Path>,
+    line: Option<usize>,
+    field: &str,
+    why: impl fmt::Display,
+) -> Error {
+    let heading = match path {
+        Some(path) => format!("saved journal {}", path.display()),
+        None => "saved journal".to_owned(),
+    };
+    Error::scenario(line, field, why).context(heading)
+}
+
+/// A parse failure: the line (1-based), the field, why.
+type ParseError = (usize, &'static str, String);
+
+/// Reads the events of a saved journal's text.
+fn parse_text(text: &str) -> std::result::Result<Vec<Event>, ParseError> {
+    let mut events: Vec<Event> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.trim();
+        if let Some(version) = line.strip_prefix(HEADER_PREFIX) {
+            if version.trim() != "1" {
+                return Err((
+                    line_no,
+                    "version",
+                    format!(
+                        "unsupported journal version `{}`; this reader knows 1",
+                        version.trim()
+                    ),
+                ));
+            }
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let event = parse_event(line).map_err(|(field, why)| (line_no, field, why))?;
+        if let Some(prev) = events.last() {
+            if event.seq <= prev.seq {
+                return Err((
+                    line_no,
+                    "seq",
+                    format!(
+                        "{} does not follow {}: sequence numbers must increase",
+                        event.seq, prev.seq
+                    ),
+                ));
+            }
+        }
+        events.push(event);
+    }
+    Ok(events)
 }
 
 /// Writes `events` in the journal's saved form (see [saving and
@@ -422,11 +450,24 @@ mod tests {
         let err = Journal::load(&path).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Scenario);
         assert!(
-            err.to_string().contains("run.journal: line 2, field `kind`"),
+            err.to_string().contains(&format!(
+                "saved journal {}: line 2, field `kind`: unknown kind `boom`",
+                path.display()
+            )),
             "{err}"
         );
         let err = Journal::load(dir.path().join("missing")).unwrap_err();
-        assert!(err.to_string().contains("field `file`"), "{err}");
+        assert!(
+            err.to_string().contains("missing: field `file`: cannot read it"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("saved journal "), "{err}");
+        let err = j.save(dir.path().join("no-such-dir").join("x")).unwrap_err();
+        assert!(err.to_string().contains("saved journal "), "{err}");
+        assert!(
+            err.to_string().contains("x: field `file`: cannot write it"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -492,7 +533,12 @@ mod tests {
             let err = Journal::from_text(&text).expect_err(bad);
             assert_eq!(err.kind(), crate::ErrorKind::Scenario, "{bad}");
             let msg = err.to_string();
-            assert!(msg.contains(&format!("line 3, field `{field}`")), "{bad}: {msg}");
+            // Headed as a saved journal's error, never as a fault scenario's.
+            assert!(
+                msg.contains(&format!("saved journal: line 3, field `{field}`: ")),
+                "{bad}: {msg}"
+            );
+            assert!(err.message().starts_with("saved journal: "), "{bad}: {msg}");
             assert!(msg.contains(why), "{bad}: {msg}");
         }
     }
