@@ -25,7 +25,7 @@ use crate::lock::lock;
 
 pub use text::events_to_text;
 pub(crate) use timeline::render_marked;
-pub use timeline::render_timeline;
+pub use timeline::{TimelineOptions, render_timeline, render_timeline_with};
 
 /// What happened, one variant per event of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
