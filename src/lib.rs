@@ -74,7 +74,9 @@ pub use engine::{AsyncEngine, AsyncEngineConnection, AsyncTransaction};
 pub use engine::{Engine, EngineConnection, Transaction};
 pub use error::{Error, ErrorClass, ErrorKind, Result};
 pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyDriver, PlanGuard, Rule};
-pub use journal::{Event, EventKind, Journal, events_to_text, render_timeline};
+pub use journal::{
+    Event, EventKind, Journal, TimelineOptions, events_to_text, render_timeline, render_timeline_with,
+};
 #[cfg(feature = "tokio")]
 pub use mock::{AsyncMockConnection, AsyncMockDriver};
 pub use mock::{

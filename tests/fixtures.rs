@@ -80,3 +80,91 @@ fn body<D: dbfault::Driver>(f: FaultyPool<D>) {
     conn.execute("SELECT 1", &[]).unwrap();
     assert_eq!(f.clock.now() - before, Duration::from_secs(2));
 }
+
+/// Runs `checkout` on a thread and waits at most 10 s of real time for it
+/// (a hang fails the test instead of stalling it).
+fn within_10s<T: Send + 'static>(checkout: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(checkout());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("a checkout on an exhausted fixture pool never returned")
+}
+
+/// A size-1 pool whose one connection is held: the next checkout waits,
+/// and times out after the pool's timeout in virtual time.
+fn an_exhausted_pool_times_out<D: dbfault::Driver>(
+    pool: dbfault::Pool<D>,
+    journal: dbfault::Journal,
+    clock: dbfault::Clock,
+) {
+    let held = pool.get().unwrap();
+    let start = clock.now();
+    let pool2 = pool.clone();
+    let err = within_10s(move || pool2.get().map(|c| c.id()).unwrap_err());
+    assert_eq!(err.kind(), dbfault::ErrorKind::Timeout, "{err}");
+    assert_eq!(
+        clock.now() - start,
+        Duration::from_secs(5),
+        "{}",
+        journal.timeline()
+    );
+    expect(&journal).count(ev(EventKind::Timeout).pool(), 1);
+    let timeout = journal
+        .events()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Timeout)
+        .unwrap();
+    assert_eq!(timeout.at, Duration::from_secs(5));
+    // The held connection is still good, and once back it is handed out.
+    drop(held);
+    assert!(pool.get().is_ok());
+    assert_eq!(pool.status().waiting, 0);
+}
+
+fn size_1() -> dbfault::PoolConfig {
+    dbfault::PoolConfig::new()
+        .size(1)
+        .max_overflow(0)
+        .timeout(Duration::from_secs(5))
+}
+
+#[rstest]
+fn an_exhausted_mock_fixture_pool_times_out(#[with(size_1())] mock_pool_with: PlainPool<MockDriver>) {
+    let f = mock_pool_with;
+    an_exhausted_pool_times_out(f.pool.clone(), f.journal.clone(), f.clock.clone());
+}
+
+#[rstest]
+fn an_exhausted_sqlite_fixture_pool_times_out(#[with(size_1())] sqlite_pool_with: PlainPool<SqliteDriver>) {
+    let f = sqlite_pool_with;
+    an_exhausted_pool_times_out(f.pool.clone(), f.journal.clone(), f.clock.clone());
+}
+
+#[rstest]
+fn an_exhausted_faulty_mock_fixture_pool_times_out(
+    #[with(size_1())] faulty_mock_pool_with: FaultyPool<MockDriver>,
+) {
+    let f = faulty_mock_pool_with;
+    an_exhausted_pool_times_out(f.pool.clone(), f.journal.clone(), f.clock.clone());
+}
+
+#[rstest]
+fn an_exhausted_faulty_sqlite_fixture_pool_times_out(
+    #[with(size_1())] faulty_sqlite_pool_with: FaultyPool<SqliteDriver>,
+) {
+    let f = faulty_sqlite_pool_with;
+    an_exhausted_pool_times_out(f.pool.clone(), f.journal.clone(), f.clock.clone());
+}
+
+#[rstest]
+fn the_default_fixture_pool_times_out_after_30s_once_all_15_are_held(mock_pool: PlainPool<MockDriver>) {
+    let held: Vec<_> = (0..15).map(|_| mock_pool.pool.get().unwrap()).collect();
+    let pool = mock_pool.pool.clone();
+    let start = mock_pool.clock.now();
+    let err = within_10s(move || pool.get().map(|c| c.id()).unwrap_err());
+    assert_eq!(err.kind(), dbfault::ErrorKind::Timeout, "{err}");
+    assert_eq!(mock_pool.clock.now() - start, Duration::from_secs(30));
+    drop(held);
+}

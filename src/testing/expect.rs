@@ -8,7 +8,8 @@
 //! in between, [how many times](Expect::count), [at least](Expect::at_least)
 //! how many, or [not at all](Expect::none). A failed assertion panics with
 //! what was expected, how far the journal matched and where it stopped, and
-//! the whole journal as a timeline with the matched events marked. Each
+//! the journal as a timeline around that point with the matched events
+//! marked (bounded: [`Expect::timeline`]). Each
 //! assertion has a `try_` form that returns an [`ExpectError`] instead, for
 //! code that checks rather than asserts.
 //!
@@ -53,7 +54,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use crate::journal::render_marked;
-use crate::{ConnId, Event, EventKind, Journal};
+use crate::{ConnId, Event, EventKind, Journal, TimelineOptions};
 
 /// A pattern matching events of `kind`; narrow it with
 /// [`conn`](EventPattern::conn), [`pool`](EventPattern::pool) and
@@ -175,6 +176,7 @@ impl fmt::Display for EventPattern {
 pub struct Expect {
     events: Vec<Event>,
     since: usize,
+    timeline: TimelineOptions,
 }
 
 impl Expect {
@@ -183,12 +185,24 @@ impl Expect {
         Expect {
             events: events.into(),
             since: 0,
+            timeline: TimelineOptions::new(),
         }
     }
 
+    /// How much of the journal a failure's timeline shows. Default:
+    /// [`TimelineOptions::new`] — at most 24 connection lanes and 60 rows,
+    /// around the event where the expectation failed unless `options` name
+    /// another with [`around`](TimelineOptions::around);
+    /// [`TimelineOptions::unbounded`] shows the whole journal.
+    #[must_use]
+    pub fn timeline(mut self, options: TimelineOptions) -> Self {
+        self.timeline = options;
+        self
+    }
+
     /// Considers only the events after the first `n` (take `n` from
-    /// [`Journal::len`] before the step under test). A failure still shows
-    /// the whole timeline.
+    /// [`Journal::len`] before the step under test). A failure's timeline
+    /// still shows the events before them.
     #[must_use]
     pub fn since(mut self, n: usize) -> Self {
         self.since = n.min(self.events.len());
@@ -343,6 +357,8 @@ impl Expect {
             found,
             "n> marks the event pattern n matched",
             &marks,
+            // Where matching stopped.
+            matched.last().map(|&at| window[at].seq),
         ))
     }
 
@@ -402,6 +418,7 @@ impl Expect {
             found,
             "* marks the matching events",
             &marks,
+            hits.first().map(|e| e.seq),
         ))
     }
 
@@ -419,7 +436,12 @@ impl Expect {
         found: String,
         legend: &str,
         marks: &BTreeMap<u64, String>,
+        focus: Option<u64>,
     ) -> ExpectError {
+        let mut options = self.timeline.clone();
+        if let (None, Some(seq)) = (options.focus(), focus) {
+            options = options.around(seq);
+        }
         ExpectError {
             expected,
             found,
@@ -429,8 +451,32 @@ impl Expect {
                 legend
             }
             .to_owned(),
-            timeline: render_marked(&self.events, marks),
+            timeline: render_marked(&self.events, marks, &options),
         }
+    }
+}
+
+// The testing kit owns `Journal::expect`: the journal knows nothing of the
+// kit (imports run testing → journal), yet `journal.expect()` needs no
+// trait in scope.
+impl Journal {
+    /// Assertions on the events so far (a snapshot): see [`Expect`].
+    ///
+    /// ```
+    /// use dbfault::testing::ev;
+    /// use dbfault::{Clock, ConnId, EventKind, Journal};
+    ///
+    /// let journal = Journal::with_clock(Clock::manual());
+    /// journal.record(Some(ConnId(1)), EventKind::Invalidate, "execute: connection closed");
+    /// journal.record(Some(ConnId(1)), EventKind::Close, "");
+    /// journal.record(Some(ConnId(1)), EventKind::Checkin, "");
+    /// journal
+    ///     .expect()
+    ///     .in_order([ev(EventKind::Invalidate).conn(ConnId(1)), ev(EventKind::Checkin)])
+    ///     .none(EventKind::Fault);
+    /// ```
+    pub fn expect(&self) -> Expect {
+        Expect::new(self.events())
     }
 }
 
@@ -476,9 +522,10 @@ impl ExpectError {
         &self.found
     }
 
-    /// The whole journal as a timeline (see
-    /// [`render_timeline`](crate::render_timeline)), with a gutter marking
-    /// the events the expectation matched.
+    /// The journal as a timeline (see
+    /// [`render_timeline`](crate::render_timeline)) around where the
+    /// expectation failed, bounded as [`Expect::timeline`] says, with a
+    /// gutter marking the events the expectation matched.
     pub fn timeline(&self) -> &str {
         &self.timeline
     }
@@ -751,5 +798,64 @@ mod tests {
         let a = expect(&j).try_count(Fault, 3).unwrap_err();
         let b = expect(saved).try_count(Fault, 3).unwrap_err();
         assert_eq!(a, b, "a saved journal fails the same way");
+    }
+
+    #[test]
+    fn a_failure_in_a_crowded_journal_shows_a_bounded_timeline_around_the_stop() {
+        let j = Journal::with_clock(Clock::manual());
+        let mut fault = 0;
+        for kind in [Connect, Checkout, Checkin] {
+            for c in 1..=4000 {
+                j.record(Some(ConnId(c)), kind, "");
+                if kind == Checkout && c == 2000 {
+                    fault = j.record(Some(ConnId(c)), Fault, "execute: disconnect (rule 1)");
+                }
+            }
+        }
+        let err = j
+            .expect()
+            .try_in_order([ev(Fault).conn(ConnId(2000)), ev(Invalidate).conn(ConnId(2000))])
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.len() < 64 * 1024, "{} bytes", msg.len());
+        let row = err
+            .timeline()
+            .lines()
+            .find(|l| l.starts_with("1>"))
+            .unwrap_or_else(|| panic!("the matched fault is not shown:\n{msg}"));
+        assert!(
+            row.contains(&format!(" {fault} ")) && row.contains("!! fault"),
+            "{msg}"
+        );
+        assert!(msg.contains("3,976 lanes and 11,941 rows not shown"), "{msg}");
+
+        // A count failure centres on the first hit.
+        let err = j.expect().try_none(Fault).unwrap_err();
+        assert!(
+            err.timeline()
+                .lines()
+                .any(|l| l.starts_with('*') && l.contains("!! fault"))
+        );
+    }
+
+    #[test]
+    fn the_failure_timeline_can_be_bounded_otherwise_or_not_at_all() {
+        let j = journal();
+        let err = j
+            .expect()
+            .timeline(TimelineOptions::new().max_rows(3))
+            .try_in_order([ev(Invalidate).conn(C1), ev(Close).conn(C2)])
+            .unwrap_err();
+        let rows: Vec<&str> = err.timeline().lines().filter(|l| l.contains("ms |")).collect();
+        assert_eq!(rows.len(), 3, "{err}");
+        assert!(rows[2].starts_with("1>"), "{err}");
+        assert!(err.timeline().contains("9 rows not shown"), "{err}");
+        let err = j
+            .expect()
+            .timeline(TimelineOptions::unbounded())
+            .try_count(Fault, 2)
+            .unwrap_err();
+        assert_eq!(err.timeline().lines().count(), 13, "{err}");
+        assert!(!err.timeline().contains("not shown"), "{err}");
     }
 }

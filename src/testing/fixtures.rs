@@ -3,7 +3,21 @@
 //! Each fixture builds a fresh pool with its own [`Journal`] on a manual
 //! clock (advance it with `fixture.clock.advance(d)`). Name one as the
 //! argument of an `#[rstest]` test (here called by hand, as a doctest
-//! cannot hold a `#[test]`):
+//! cannot hold a `#[test]`); the `_with` forms take the pool's
+//! configuration (`#[with(PoolConfig::new().size(1))]`).
+//!
+//! # Time
+//!
+//! Nothing moves a manual clock by itself, so a checkout waiting on an
+//! exhausted pool would wait forever. A fixture therefore advances its
+//! clock while a checkout waits and nothing else happens in the pool
+//! (no event, no change of status, no advance) for about 20 ms of real
+//! time: straight to the oldest waiter's deadline, so that checkout fails
+//! with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after the pool's
+//! `timeout` in virtual time, at once in real time — as a paused tokio
+//! clock jumps to the next timer when every task is idle. A test that
+//! keeps a checkout waiting on purpose while it advances the clock itself
+//! turns this off with `auto_advance(false)`.
 //!
 //! ```
 //! use dbfault::testing::fixtures::*;
@@ -22,19 +36,27 @@
 //! a_refused_connect_costs_no_slot(faulty_sqlite_pool::default());
 //! ```
 
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
 use rstest::fixture;
 
 use super::fresh_database;
 
 use crate::{
     Clock, Driver, Engine, Faults, FaultyDriver, Journal, MockDriver, MockServer, Pool, PoolConfig,
-    SqliteDriver,
+    PoolStatus, SqliteDriver,
 };
 
 /// A pool over a driver, with the journal it writes to.
 #[derive(Debug)]
 pub struct PlainPool<D: Driver> {
-    /// The pool (size 5, overflow 10, the defaults).
+    /// The pool (size 5, overflow 10, the defaults, unless built by a
+    /// `_with` fixture).
     pub pool: Pool<D>,
     /// An engine over it.
     pub engine: Engine<D>,
@@ -46,12 +68,14 @@ pub struct PlainPool<D: Driver> {
     pub server: Option<MockServer>,
     /// The database, for a SQLite pool.
     pub db: Option<SqliteDriver>,
+    ticker: Ticker,
 }
 
 /// A pool over a driver under the fault layer, sharing one journal.
 #[derive(Debug)]
 pub struct FaultyPool<D: Driver> {
-    /// The pool (size 5, overflow 10, the defaults).
+    /// The pool (size 5, overflow 10, the defaults, unless built by a
+    /// `_with` fixture).
     pub pool: Pool<FaultyDriver<D>>,
     /// An engine over it.
     pub engine: Engine<FaultyDriver<D>>,
@@ -65,15 +89,44 @@ pub struct FaultyPool<D: Driver> {
     pub server: Option<MockServer>,
     /// The database, for a SQLite pool.
     pub db: Option<SqliteDriver>,
+    ticker: Ticker,
 }
 
-fn plain<D: Driver>(driver: D, server: Option<MockServer>, db: Option<SqliteDriver>) -> PlainPool<D> {
+impl<D: Driver> PlainPool<D> {
+    /// Whether the clock moves by itself while a checkout waits and nothing
+    /// else happens (see [time](self#time)). Default: on.
+    pub fn auto_advance(&self, on: bool) {
+        self.ticker.set(on);
+    }
+}
+
+impl<D: Driver> FaultyPool<D> {
+    /// Whether the clock moves by itself while a checkout waits and nothing
+    /// else happens (see [time](self#time)). Default: on.
+    pub fn auto_advance(&self, on: bool) {
+        self.ticker.set(on);
+    }
+}
+
+/// The fixture's pool configuration: `config` with the fixture's journal
+/// and clock.
+fn configured(config: PoolConfig, journal: &Journal) -> PoolConfig {
+    config.journal(journal.clone()).clock(journal.clock().clone())
+}
+
+fn plain<D: Driver>(
+    driver: D,
+    config: PoolConfig,
+    server: Option<MockServer>,
+    db: Option<SqliteDriver>,
+) -> PlainPool<D> {
     let clock = Clock::manual();
     let journal = Journal::with_clock(clock.clone());
-    let pool =
-        Pool::new(driver, PoolConfig::new().journal(journal.clone())).expect("the default config is valid");
+    let timeout = config.timeout;
+    let pool = Pool::new(driver, configured(config, &journal)).expect("a valid pool configuration");
     PlainPool {
         engine: Engine::new(pool.clone()),
+        ticker: Ticker::start(pool.clone(), journal.clone(), timeout),
         pool,
         journal,
         clock,
@@ -82,15 +135,21 @@ fn plain<D: Driver>(driver: D, server: Option<MockServer>, db: Option<SqliteDriv
     }
 }
 
-fn faulty<D: Driver>(driver: D, server: Option<MockServer>, db: Option<SqliteDriver>) -> FaultyPool<D> {
+fn faulty<D: Driver>(
+    driver: D,
+    config: PoolConfig,
+    server: Option<MockServer>,
+    db: Option<SqliteDriver>,
+) -> FaultyPool<D> {
     let clock = Clock::manual();
     let journal = Journal::with_clock(clock.clone());
     let driver = FaultyDriver::new(driver).with_journal(journal.clone());
     let faults = driver.faults();
-    let pool =
-        Pool::new(driver, PoolConfig::new().journal(journal.clone())).expect("the default config is valid");
+    let timeout = config.timeout;
+    let pool = Pool::new(driver, configured(config, &journal)).expect("a valid pool configuration");
     FaultyPool {
         engine: Engine::new(pool.clone()),
+        ticker: Ticker::start(pool.clone(), journal.clone(), timeout),
         pool,
         faults,
         journal,
@@ -103,28 +162,265 @@ fn faulty<D: Driver>(driver: D, server: Option<MockServer>, db: Option<SqliteDri
 /// A pool over a fresh permissive [`MockServer`].
 #[fixture]
 pub fn mock_pool() -> PlainPool<MockDriver> {
+    mock_pool_with(PoolConfig::new())
+}
+
+/// [`mock_pool`] configured by `config` (its journal and clock are the
+/// fixture's).
+///
+/// # Panics
+///
+/// If `config` is invalid, with the configuration error.
+#[fixture]
+pub fn mock_pool_with(#[default(PoolConfig::new())] config: PoolConfig) -> PlainPool<MockDriver> {
     let server = MockServer::new();
-    plain(server.driver(), Some(server), None)
+    plain(server.driver(), config, Some(server), None)
 }
 
 /// A pool over a fresh SQLite database loaded from fixtures/schema.sql
 /// and fixtures/seed.sql.
 #[fixture]
 pub fn sqlite_pool() -> PlainPool<SqliteDriver> {
+    sqlite_pool_with(PoolConfig::new())
+}
+
+/// [`sqlite_pool`] configured by `config` (its journal and clock are the
+/// fixture's).
+///
+/// # Panics
+///
+/// If `config` is invalid, or the fixture database cannot be built.
+#[fixture]
+pub fn sqlite_pool_with(#[default(PoolConfig::new())] config: PoolConfig) -> PlainPool<SqliteDriver> {
     let db = fresh_database().expect("the fixture database");
-    plain(db.clone(), None, Some(db))
+    plain(db.clone(), config, None, Some(db))
 }
 
 /// [`mock_pool`] under the fault layer.
 #[fixture]
 pub fn faulty_mock_pool() -> FaultyPool<MockDriver> {
+    faulty_mock_pool_with(PoolConfig::new())
+}
+
+/// [`faulty_mock_pool`] configured by `config` (its journal and clock are
+/// the fixture's).
+///
+/// # Panics
+///
+/// If `config` is invalid, with the configuration error.
+#[fixture]
+pub fn faulty_mock_pool_with(#[default(PoolConfig::new())] config: PoolConfig) -> FaultyPool<MockDriver> {
     let server = MockServer::new();
-    faulty(server.driver(), Some(server), None)
+    faulty(server.driver(), config, Some(server), None)
 }
 
 /// [`sqlite_pool`] under the fault layer.
 #[fixture]
 pub fn faulty_sqlite_pool() -> FaultyPool<SqliteDriver> {
+    faulty_sqlite_pool_with(PoolConfig::new())
+}
+
+/// [`faulty_sqlite_pool`] configured by `config` (its journal and clock
+/// are the fixture's).
+///
+/// # Panics
+///
+/// If `config` is invalid, or the fixture database cannot be built.
+#[fixture]
+pub fn faulty_sqlite_pool_with(#[default(PoolConfig::new())] config: PoolConfig) -> FaultyPool<SqliteDriver> {
     let db = fresh_database().expect("the fixture database");
-    faulty(db.clone(), None, Some(db))
+    faulty(db.clone(), config, None, Some(db))
+}
+
+/// How often the ticker looks at the pool, in real time.
+const POLL: Duration = Duration::from_millis(1);
+/// How many looks in a row must find a waiter and nothing else happening
+/// before the clock moves.
+const IDLE_POLLS: u32 = 20;
+
+/// A thread that advances a fixture's manual clock while a checkout waits
+/// on an idle pool (see [time](self#time)). Dropping it stops the thread.
+struct Ticker {
+    shared: Arc<TickerFlags>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct TickerFlags {
+    on: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Ticker {
+    fn start<D: Driver>(pool: Pool<D>, journal: Journal, timeout: Duration) -> Ticker {
+        let shared = Arc::new(TickerFlags {
+            on: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+        });
+        let flags = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("dbfault-fixture-clock".to_owned())
+            .spawn(move || {
+                let clock = journal.clock().clone();
+                let mut idle = Idle::new(timeout);
+                while !flags.stop.load(Ordering::Acquire) {
+                    std::thread::park_timeout(POLL);
+                    if !flags.on.load(Ordering::Acquire) {
+                        idle = Idle::new(timeout);
+                        continue;
+                    }
+                    let seen = Seen {
+                        status: pool.status(),
+                        events: journal.len(),
+                        now: clock.now(),
+                    };
+                    if let Some(by) = idle.observe(seen) {
+                        clock.advance(by);
+                    }
+                }
+            })
+            .expect("spawn the fixture's clock thread");
+        Ticker {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    fn set(&self, on: bool) {
+        self.shared.on.store(on, Ordering::Release);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            // The thread holds a pool handle: let it go before the
+            // fixture is gone. It only ever polls, so this is quick.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticker")
+            .field("on", &self.shared.on.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the ticker sees of the pool at one look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    status: PoolStatus,
+    events: usize,
+    now: Instant,
+}
+
+/// The ticker's decision, sans IO: given successive looks at the pool,
+/// when to advance the clock and by how much.
+#[derive(Debug)]
+struct Idle {
+    timeout: Duration,
+    /// When each waiting checkout was first seen waiting, oldest first (a
+    /// checkout waits from before it is seen, so its deadline is no later
+    /// than this plus the timeout).
+    since: VecDeque<Instant>,
+    last: Option<Seen>,
+    unchanged: u32,
+}
+
+impl Idle {
+    fn new(timeout: Duration) -> Idle {
+        Idle {
+            timeout,
+            since: VecDeque::new(),
+            last: None,
+            unchanged: 0,
+        }
+    }
+
+    /// Takes one look; returns how far to advance the clock, if at all:
+    /// to the oldest waiter's deadline once [`IDLE_POLLS`] looks in a row
+    /// found waiters and nothing else changing.
+    fn observe(&mut self, seen: Seen) -> Option<Duration> {
+        let waiting = seen.status.waiting;
+        // Waiters leave oldest first (grants and timeouts are FIFO).
+        while self.since.len() > waiting {
+            self.since.pop_front();
+        }
+        while self.since.len() < waiting {
+            self.since.push_back(seen.now);
+        }
+        if self.last == Some(seen) {
+            self.unchanged += 1;
+        } else {
+            self.unchanged = 0;
+            self.last = Some(seen);
+        }
+        if waiting == 0 || self.unchanged < IDLE_POLLS {
+            return None;
+        }
+        self.unchanged = 0;
+        let deadline = self.since[0] + self.timeout;
+        let by = deadline.saturating_duration_since(seen.now);
+        // Past the estimated deadline and still waiting: a whole timeout
+        // more certainly ends it.
+        Some(if by.is_zero() { self.timeout } else { by })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(waiting: usize) -> PoolStatus {
+        PoolStatus {
+            waiting,
+            ..PoolStatus::default()
+        }
+    }
+
+    #[test]
+    fn the_clock_moves_only_after_a_waiter_sat_idle_and_then_to_its_deadline() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(30);
+        let look = |waiting, events, after: u64| Seen {
+            status: status(waiting),
+            events,
+            now: t0 + Duration::from_secs(after),
+        };
+        // The same look IDLE_POLLS times (nothing moves), then once more.
+        let settle = |idle: &mut Idle, seen: Seen| {
+            for i in 0..IDLE_POLLS {
+                assert_eq!(idle.observe(seen), None, "look {i}");
+            }
+            idle.observe(seen)
+        };
+        let mut idle = Idle::new(timeout);
+        // No waiter: never.
+        assert_eq!(settle(&mut idle, look(0, 3, 0)), None);
+        assert_eq!(settle(&mut idle, look(0, 3, 0)), None);
+        // A waiter seen at +0s, and an event just before it would move.
+        for _ in 0..IDLE_POLLS {
+            assert_eq!(idle.observe(look(1, 4, 0)), None);
+        }
+        assert_eq!(
+            settle(&mut idle, look(1, 5, 0)),
+            Some(timeout),
+            "an event restarts the count"
+        );
+
+        // Someone else advanced 10s meanwhile: only 20s are left.
+        let mut idle = Idle::new(timeout);
+        idle.observe(look(1, 5, 0));
+        assert_eq!(settle(&mut idle, look(1, 5, 10)), Some(Duration::from_secs(20)));
+        // The oldest waiter left; the second one, seen at +20s, is next.
+        idle.observe(look(2, 5, 20));
+        assert_eq!(settle(&mut idle, look(1, 6, 30)), Some(Duration::from_secs(20)));
+        // Past its estimated deadline (+50s) and still waiting: a whole
+        // timeout more.
+        assert_eq!(settle(&mut idle, look(1, 6, 60)), Some(timeout));
+    }
 }

@@ -1,5 +1,14 @@
 //! proptest strategies (feature `proptest`) for fault plans and workloads.
 //!
+//! Nothing drawn by the default strategies can hang a test: [`action`],
+//! [`rule`], [`fault_plan`] and [`model_plan`] never draw
+//! [`Action::Hang`] (an operation that waits until its rule is disarmed,
+//! which in a single-threaded test is forever), and their delays are
+//! bounded (at most 200 ms: on a manual clock an instant advance).
+//! [`action_with_hang`], [`rule_with_hang`] and [`fault_plan_with_hang`]
+//! do draw it, for tests built to release a hang: see
+//! [`fault_plan_with_hang`].
+//!
 //! ```
 //! use dbfault::testing::{Target, check, strategies};
 //! use proptest::prelude::*;
@@ -38,12 +47,20 @@ pub fn error_class() -> impl Strategy<Value = ErrorClass> {
     ])
 }
 
-/// Any action, `hang` included.
+/// Any action that cannot hang a test: an error of any class, a
+/// disconnect, a disconnect after apply, or a delay of 1 to 200 ms. Never
+/// `hang` (see [`action_with_hang`]).
 pub fn action() -> impl Strategy<Value = Action> {
+    action_without_hang()
+}
+
+/// Any action, `hang` included: only for a test that releases a hang (see
+/// [`fault_plan_with_hang`]).
+pub fn action_with_hang() -> impl Strategy<Value = Action> {
     prop_oneof![action_without_hang(), Just(Action::Hang)]
 }
 
-/// Any action but `hang` (which only a concurrent test can release).
+/// Any action but `hang`: the same as [`action`].
 pub fn action_without_hang() -> impl Strategy<Value = Action> {
     prop_oneof![
         error_class().prop_map(|class| Action::Error {
@@ -92,14 +109,35 @@ pub fn rule_with(
         })
 }
 
-/// Any rule: every op, every action.
+/// Any rule that cannot hang a test: every op, every [`action`] (so no
+/// `hang`).
 pub fn rule() -> impl Strategy<Value = Rule> {
     rule_with(op(), action())
 }
 
-/// A fault plan: a seed and up to four rules over every op and action.
+/// Any rule, `hang` included (see [`fault_plan_with_hang`]).
+pub fn rule_with_hang() -> impl Strategy<Value = Rule> {
+    rule_with(op(), action_with_hang())
+}
+
+/// A fault plan that cannot hang a test: a seed and up to four [`rule`]s
+/// over every op and every action but `hang`.
 pub fn fault_plan() -> impl Strategy<Value = FaultPlan> {
     plan_of(rule())
+}
+
+/// A fault plan that may hang: up to four rules over every op and action,
+/// `hang` included.
+///
+/// A hung operation waits until its rule is disarmed (or its connection is
+/// killed), so a test drawing these plans must release it — another thread
+/// or task that drops the rule's guard or kills the connection — or bound
+/// the workload by a timeout: on tokio, `tokio::time::timeout` under a
+/// paused clock (`#[tokio::test(start_paused = true)]`) fires as soon as
+/// every task is blocked, without real waiting. A plain synchronous
+/// property test must use [`fault_plan`].
+pub fn fault_plan_with_hang() -> impl Strategy<Value = FaultPlan> {
+    plan_of(rule_with_hang())
 }
 
 /// A fault plan the model-based test can run: every op and action but
@@ -139,4 +177,59 @@ pub fn step() -> impl Strategy<Value = Step> {
 /// A workload of up to `max_len` steps.
 pub fn workload(max_len: usize) -> impl Strategy<Value = Workload> {
     prop::collection::vec(step(), 0..=max_len).prop_map(Workload::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    use super::*;
+
+    /// `n` values drawn from `strategy`, reproducibly.
+    fn sample<S: Strategy>(strategy: S, n: usize) -> Vec<S::Value> {
+        let mut runner = TestRunner::deterministic();
+        (0..n)
+            .map(|_| strategy.new_tree(&mut runner).expect("a value").current())
+            .collect()
+    }
+
+    fn hangs(plan: &FaultPlan) -> bool {
+        plan.rules()
+            .iter()
+            .any(|r| matches!(r.get_action(), Action::Hang))
+    }
+
+    #[test]
+    fn the_default_strategies_never_draw_a_hang() {
+        let plans = sample(fault_plan(), 2000);
+        assert!(!plans.iter().any(hangs), "a default plan hangs");
+        assert!(plans.iter().any(|p| !p.rules().is_empty()));
+        assert!(!sample(model_plan(), 500).iter().any(hangs));
+        let actions = sample(action(), 2000);
+        assert!(!actions.iter().any(|a| matches!(a, Action::Hang)));
+        // Every other action is drawn, and delays stay short.
+        for name in ["error", "disconnect", "disconnect_after_apply", "delay"] {
+            assert!(actions.iter().any(|a| a.name() == name), "{name} never drawn");
+        }
+        assert!(actions.iter().all(|a| match a {
+            Action::Delay(d) => *d <= Duration::from_millis(200),
+            _ => true,
+        }));
+        assert!(
+            !sample(rule(), 2000)
+                .iter()
+                .any(|r| matches!(r.get_action(), Action::Hang))
+        );
+    }
+
+    #[test]
+    fn the_hang_strategies_do_draw_hangs() {
+        assert!(sample(fault_plan_with_hang(), 500).iter().any(hangs));
+        assert!(
+            sample(action_with_hang(), 500)
+                .iter()
+                .any(|a| matches!(a, Action::Hang))
+        );
+    }
 }
