@@ -212,11 +212,8 @@ fn the_largest_values_a_plan_holds_round_trip() {
                 .after(Duration::from_nanos(1))
                 .delay(Duration::from_nanos(1)),
         );
-    for rule in plan.rules() {
-        faults()
-            .arm(rule.clone())
-            .unwrap_or_else(|e| panic!("{rule}: {e}"));
-    }
+    let guard = faults().load(&plan).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(guard.guards().len(), 3);
     let text = plan.to_toml();
     assert_eq!(
         FaultPlan::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}")),

@@ -31,7 +31,7 @@
 //!
 //! A file of the crate under test shadows a shipped scenario of the same
 //! name. A name found in neither place is an
-//! [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) error naming it and
+//! [`ErrorKind::Scenario`] error naming it and
 //! listing the scenarios there are.
 
 use std::fmt;
@@ -212,7 +212,8 @@ pub struct ModelFailure {
     target: Option<Target>,
     step: Option<(usize, Step)>,
     what: String,
-    plan: Option<FaultPlan>,
+    // Boxed, to keep `Result<_, ModelFailure>` small.
+    plan: Option<Box<FaultPlan>>,
     timeline: String,
     error: Option<Error>,
 }
@@ -243,7 +244,7 @@ impl ModelFailure {
 
     /// The error behind the failure, when one of this crate's calls failed
     /// rather than a model check: an
-    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) error when
+    /// [`ErrorKind::Scenario`] error when
     /// [`replay`] finds no such scenario or cannot read it, the setup
     /// error when a database or pool could not be built. Also the
     /// failure's [`source`](std::error::Error::source).
@@ -253,7 +254,7 @@ impl ModelFailure {
 
     /// The plan that produced it, if the run got that far.
     pub fn plan(&self) -> Option<&FaultPlan> {
-        self.plan.as_ref()
+        self.plan.as_deref()
     }
 }
 
@@ -340,7 +341,7 @@ pub fn check_with(
         let mut failure = ModelFailure::new(format!(
             "the model cannot run `hang` rules (nothing would disarm {rule}); use `delay`"
         ));
-        failure.plan = Some(plan.clone());
+        failure.plan = Some(Box::new(plan.clone()));
         return Err(failure);
     }
     let cfg = pool_config(plan.seed());
@@ -373,7 +374,7 @@ pub fn check_with(
     };
     result.map_err(|mut failure| {
         failure.target = Some(target);
-        failure.plan = Some(plan.clone());
+        failure.plan = Some(Box::new(plan.clone()));
         failure
     })
 }
@@ -385,7 +386,7 @@ pub fn check_with(
 /// # Errors
 ///
 /// The first target that fails. If no model ran, [`ModelFailure::error`]
-/// says why: an [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) error
+/// says why: an [`ErrorKind::Scenario`] error
 /// when no scenario has that name (listing those there are) or the
 /// scenario does not parse.
 pub fn replay(name: &str) -> std::result::Result<Vec<Report>, ModelFailure> {
@@ -416,7 +417,7 @@ fn replay_plan(plan: &FaultPlan) -> std::result::Result<Vec<Report>, ModelFailur
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario): `name` is not a
+/// [`ErrorKind::Scenario`]: `name` is not a
 /// plain file stem; no scenario has that name (the message lists those
 /// there are); the scenario file cannot be read or does not parse (with
 /// its [`line`](Error::line) and [`field`](Error::field)).
