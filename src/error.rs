@@ -35,10 +35,10 @@ pub enum ErrorKind {
     /// server, or by an injected fault. Every dialect classifies this as
     /// [`ErrorClass::Disconnect`].
     Closed,
-    /// An impossible configuration; the message names the field.
+    /// An impossible configuration; [`Error::field`] names the setting.
     Config,
-    /// A malformed fault scenario or plan; the message names the line and
-    /// field.
+    /// A malformed fault scenario or plan; [`Error::line`] and
+    /// [`Error::field`] locate the problem, when known.
     Scenario,
 }
 
@@ -106,6 +106,10 @@ struct Inner {
     source: Option<SharedError>,
     injected: bool,
     invalidated: bool,
+    /// Where a config or scenario error is: see [`Error::line`].
+    line: Option<usize>,
+    /// See [`Error::field`].
+    field: Option<Box<str>>,
 }
 
 impl Error {
@@ -119,6 +123,8 @@ impl Error {
                 source: None,
                 injected: false,
                 invalidated: false,
+                line: None,
+                field: None,
             }),
         }
     }
@@ -166,18 +172,37 @@ impl Error {
     }
 
     /// An impossible configuration: `field` is the setting, `why` the reason.
+    /// The message reads ``"`field`: why"``; [`field`](Error::field)
+    /// returns `field`.
     pub fn config(field: &str, why: impl fmt::Display) -> Self {
-        Error::new(ErrorKind::Config, format!("`{field}`: {why}"))
+        let mut e = Error::new(ErrorKind::Config, format!("`{field}`: {why}"));
+        e.inner.field = Some(field.into());
+        e
     }
 
     /// A malformed fault scenario: `line` (1-based, when known) and `field`
-    /// locate the problem.
+    /// locate the problem; pass an empty `field` when the problem is not in
+    /// one field (a TOML syntax error between keys, a missing file). The
+    /// message reads ``"line 3, field `nth`: why"``, leaving out what is not
+    /// known; [`line`](Error::line) and [`field`](Error::field) return the
+    /// location as data.
     pub fn scenario(line: Option<usize>, field: &str, why: impl fmt::Display) -> Self {
-        let at = match line {
-            Some(line) => format!("line {line}, "),
-            None => String::new(),
+        let mut at = Vec::new();
+        if let Some(line) = line {
+            at.push(format!("line {line}"));
+        }
+        if !field.is_empty() {
+            at.push(format!("field `{field}`"));
+        }
+        let message = if at.is_empty() {
+            why.to_string()
+        } else {
+            format!("{}: {why}", at.join(", "))
         };
-        Error::new(ErrorKind::Scenario, format!("{at}field `{field}`: {why}"))
+        let mut e = Error::new(ErrorKind::Scenario, message);
+        e.inner.line = line;
+        e.inner.field = (!field.is_empty()).then(|| field.into());
+        e
     }
 
     /// Sets the class explicitly; a dialect will not reclassify the error.
@@ -274,6 +299,21 @@ impl Error {
         self.inner.injected
     }
 
+    /// The 1-based line of a scenario, plan or journal text the error is
+    /// on, when known ([`ErrorKind::Scenario`] errors only). Kept by
+    /// [`context`](Error::context).
+    pub fn line(&self) -> Option<usize> {
+        self.inner.line
+    }
+
+    /// The field (TOML key, journal column, configuration setting) the
+    /// error is about, when known ([`ErrorKind::Scenario`] and
+    /// [`ErrorKind::Config`] errors only). Kept by
+    /// [`context`](Error::context).
+    pub fn field(&self) -> Option<&str> {
+        self.inner.field.as_deref()
+    }
+
     /// Whether this is a disconnect (by its class).
     pub fn is_disconnect(&self) -> bool {
         self.class() == ErrorClass::Disconnect
@@ -292,6 +332,12 @@ impl fmt::Debug for Error {
         }
         if self.inner.invalidated {
             d.field("invalidated", &true);
+        }
+        if let Some(line) = self.inner.line {
+            d.field("line", &line);
+        }
+        if let Some(field) = &self.inner.field {
+            d.field("field", field);
         }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
@@ -365,6 +411,30 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Scenario);
         assert!(e.to_string().contains("line 7"));
         assert!(e.to_string().contains("`probability`"));
+        assert_eq!(e.line(), Some(7));
+        assert_eq!(e.field(), Some("probability"));
+    }
+
+    #[test]
+    fn scenario_without_field_or_line_says_only_why() {
+        let e = Error::scenario(Some(2), "", "expected `]`");
+        assert_eq!(e.message(), "line 2: expected `]`");
+        assert_eq!((e.line(), e.field()), (Some(2), None));
+        let e = Error::scenario(None, "", "no such scenario");
+        assert_eq!(e.message(), "no such scenario");
+        assert_eq!((e.line(), e.field()), (None, None));
+    }
+
+    #[test]
+    fn location_survives_context_and_config_has_a_field() {
+        let e = Error::scenario(Some(4), "delay", "too long").context("plan.toml");
+        assert_eq!(e.message(), "plan.toml: line 4, field `delay`: too long");
+        assert_eq!((e.line(), e.field()), (Some(4), Some("delay")));
+        let e = Error::config("size", "must be at least 1");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!((e.line(), e.field()), (None, Some("size")));
+        let e = Error::driver("SQLITE_BUSY", "locked");
+        assert_eq!((e.line(), e.field()), (None, None));
     }
 
     #[test]

@@ -5,6 +5,19 @@ use std::fmt;
 
 /// An operation of the driver traits: what a fault rule targets and what
 /// the mock server logs.
+///
+/// The text a rule's [`matching`](crate::Rule::matching) regex sees for each
+/// operation:
+///
+/// | operation | text |
+/// |---|---|
+/// | `Execute`, `Query` | the statement's SQL, as the caller passed it |
+/// | `Ping` | the dialect's [`ping_sql`](crate::Dialect::ping_sql) (`SELECT 1` on SQLite and the mock) |
+/// | `Begin`, `Commit`, `Rollback` | `BEGIN`, `COMMIT`, `ROLLBACK`, upper case |
+/// | `Connect`, `Close` | the empty string |
+///
+/// The last two rows are [`fixed_sql`](Op::fixed_sql): a rule whose regex
+/// cannot match them is refused when armed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// `Driver::connect`.
@@ -57,16 +70,27 @@ impl Op {
         Op::ALL.into_iter().find(|op| op.name() == name)
     }
 
-    /// The statement text a rule's `matching` regex sees for operations
-    /// that carry no SQL of their own (`BEGIN`, `COMMIT`, `ROLLBACK`; empty
-    /// for connect and close; the dialect's ping statement for ping).
-    pub(crate) fn implied_sql(self) -> &'static str {
+    /// The text a rule's [`matching`](crate::Rule::matching) regex sees on
+    /// every call of this operation, when it is always the same: `BEGIN`,
+    /// `COMMIT`, `ROLLBACK`, and the empty string for connect and close.
+    /// `None` for execute and query (their SQL) and ping (the dialect's
+    /// [`ping_sql`](crate::Dialect::ping_sql)).
+    pub fn fixed_sql(self) -> Option<&'static str> {
         match self {
-            Op::Begin => "BEGIN",
-            Op::Commit => "COMMIT",
-            Op::Rollback => "ROLLBACK",
-            _ => "",
+            Op::Begin => Some("BEGIN"),
+            Op::Commit => Some("COMMIT"),
+            Op::Rollback => Some("ROLLBACK"),
+            Op::Connect | Op::Close => Some(""),
+            Op::Execute | Op::Query | Op::Ping => None,
         }
+    }
+
+    /// The statement text a rule's `matching` regex sees for operations
+    /// that carry no SQL of their own: [`fixed_sql`](Op::fixed_sql), and
+    /// empty for the others (ping's callers pass the dialect's statement
+    /// instead).
+    pub(crate) fn implied_sql(self) -> &'static str {
+        self.fixed_sql().unwrap_or("")
     }
 }
 

@@ -12,8 +12,10 @@ pub struct Statement<'a> {
 }
 
 /// Splits a script into statements at each `;` that is not inside a
-/// string, a quoted identifier or a comment. Comment-only pieces are
-/// dropped.
+/// string, a quoted identifier or a comment. Pieces holding nothing but
+/// whitespace and comments (`-- …` to the end of the line, `/* … */`, an
+/// unterminated `/*` to the end of the script) are dropped: drivers refuse
+/// or mis-run them. Comments within a statement are kept.
 pub fn split_statements<'a>(script: &'a str) -> Vec<Statement<'a>> {
     let bytes = script.as_bytes();
     let mut out = Vec::new();
@@ -21,7 +23,7 @@ pub fn split_statements<'a>(script: &'a str) -> Vec<Statement<'a>> {
     let mut i = 0;
     let push = |out: &mut Vec<Statement<'a>>, from: usize, to: usize| {
         let piece = &script[from..to];
-        if strip_comments(piece).trim().is_empty() {
+        if is_blank(piece) {
             return;
         }
         let lead = piece.len() - piece.trim_start().len();
@@ -73,12 +75,19 @@ pub fn split_statements<'a>(script: &'a str) -> Vec<Statement<'a>> {
     out
 }
 
-fn strip_comments(piece: &str) -> String {
-    piece
-        .lines()
-        .map(|l| l.split("--").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Whether `piece` holds only whitespace and comments.
+fn is_blank(piece: &str) -> bool {
+    let mut rest = piece.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+        } else {
+            return rest.is_empty();
+        }
+        rest = rest.trim_start();
+    }
 }
 
 /// Runs every statement of `script` on `conn`, in order, with
@@ -115,6 +124,41 @@ mod tests {
                 ("/* c; */ INSERT INTO t VALUES ('it''s')", 4),
             ]
         );
+    }
+
+    #[test]
+    fn comment_only_pieces_are_dropped() {
+        let cases: [(&str, &[&str]); 12] = [
+            ("'';/**/", &["''"]),
+            ("/**/", &[]),
+            ("/* a; b */;;", &[]),
+            ("SELECT 1; /* done */", &["SELECT 1"]),
+            ("SELECT 1;\n-- one\n/* two */ -- three\n", &["SELECT 1"]),
+            ("SELECT 1; /* unterminated", &["SELECT 1"]),
+            ("SELECT 1; -- no newline", &["SELECT 1"]),
+            ("/* a */ /* b */ ; SELECT 2", &["SELECT 2"]),
+            (
+                "/* lead */ SELECT 3 /* trail */;",
+                &["/* lead */ SELECT 3 /* trail */"],
+            ),
+            ("SELECT '/*'; SELECT 4", &["SELECT '/*'", "SELECT 4"]),
+            ("SELECT '--'; -- c", &["SELECT '--'"]),
+            (" \t\n ; \n", &[]),
+        ];
+        for (script, expected) in cases {
+            let got: Vec<&str> = split_statements(script).iter().map(|s| s.sql).collect();
+            assert_eq!(got, expected, "script {script:?}");
+        }
+    }
+
+    #[test]
+    fn blank_means_whitespace_and_comments_only() {
+        for blank in ["", " \n", "/**/", "-- x", "/* x */ -- y\n /* z", "/*/ */"] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for not_blank in ["x", "/**/x", "-- x\ny", "/* x */ y", "- -", "/ *"] {
+            assert!(!is_blank(not_blank), "{not_blank:?}");
+        }
     }
 
     #[test]

@@ -629,3 +629,26 @@ fn presets_names_and_disconnect_codes() {
     assert_eq!(custom.classify_code("X2_ANYTHING"), ErrorClass::Disconnect);
     assert_eq!(custom.classify_code("MOCK_TRANSIENT"), ErrorClass::Statement);
 }
+
+// --- scripts ---------------------------------------------------------------
+
+/// A piece of a script holding only comments is not a statement: the mock
+/// must not be sent one (SQLite refuses them as "empty or comment only").
+#[rstest]
+#[case::trailing_block_comment("CREATE TABLE t (x INTEGER);/**/", 1)]
+#[case::smallest("'';/**/", 1)]
+#[case::comments_between("INSERT INTO t VALUES (1);\n/* a; b */\n-- c;\n;INSERT INTO t VALUES (2);", 2)]
+#[case::only_comments("/* nothing */ -- at all\n/* unterminated", 0)]
+fn run_script_sends_no_comment_only_statement(#[case] script: &str, #[case] statements: usize) -> TestResult {
+    let server = MockServer::new();
+    let mut conn = connect(&server);
+    assert_eq!(dbfault::run_script(&mut conn, script)?, statements);
+    let sent: Vec<String> = server.log().into_iter().filter_map(|e| e.sql).collect();
+    assert_eq!(sent.len(), statements, "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|sql| !sql.trim().is_empty() && !sql.starts_with("/*") && !sql.starts_with("--")),
+        "{sent:?}"
+    );
+    Ok(())
+}

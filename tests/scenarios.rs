@@ -25,9 +25,28 @@ fn a_scenario_replays_by_name() {
 }
 
 #[test]
-fn an_unknown_scenario_is_a_clear_error() {
+fn an_unknown_scenario_is_a_scenario_error_listing_those_there_are() {
     let err = replay("no_such_scenario").unwrap_err();
     assert!(err.what().contains("no_such_scenario.toml"), "{err}");
+    let cause = err.error().expect("no model ran: the error says why");
+    assert_eq!(cause.kind(), dbfault::ErrorKind::Scenario, "{cause}");
+    let text = err.to_string();
+    assert!(text.contains("no scenario `no_such_scenario`"), "{text}");
+    assert!(!text.contains("model check failed"), "{text}");
+    for name in dbfault::testing::model::SHIPPED_SCENARIOS {
+        assert!(text.contains(name), "{name} not listed: {text}");
+    }
+    let source = std::error::Error::source(&err).expect("the error is the source");
+    assert!(source.downcast_ref::<dbfault::Error>().is_some());
+}
+
+#[test]
+fn shipped_scenarios_load_by_name() {
+    for name in dbfault::testing::model::SHIPPED_SCENARIOS {
+        let plan = dbfault::testing::scenario(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let path = format!("fixtures/scenarios/{name}.toml");
+        assert_eq!(plan, dbfault::FaultPlan::from_file(&path).unwrap(), "{name}");
+    }
 }
 
 #[test]

@@ -11,10 +11,10 @@ use regex::Regex;
 
 use super::decision::{Decision, Injected};
 use super::plan::FaultPlan;
-use super::rule::{Action, Rule};
+use super::rule::Rule;
 use crate::Op;
 use crate::lock::lock;
-use crate::{Clock, ConnId, Dialect, Error, EventKind, Journal, Result};
+use crate::{Clock, ConnId, Dialect, EventKind, Journal, Result};
 
 /// The handle a test uses to make faults happen. Cloning shares it.
 ///
@@ -350,9 +350,12 @@ impl Faults {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) if the rule's
-    /// regex does not compile, its probability is outside `0..=1`, `nth` or
-    /// `every` is zero, or a connect rule filters by connection.
+    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario), naming the
+    /// field, for each of the problems listed in [`Rule`]'s docs: a regex
+    /// that does not compile or can never match, a probability outside
+    /// `0..=1`, `nth`, `every` or `times` of zero, a count or connection id
+    /// above `i64::MAX`, a connect rule that filters by connection, a delay
+    /// above [`Rule::MAX_DELAY`].
     pub fn arm(&self, rule: Rule) -> Result<FaultGuard> {
         let regex = validate(&rule, None)?;
         let hits = Arc::new(AtomicU64::new(0));
@@ -468,52 +471,11 @@ impl Faults {
     }
 }
 
-/// Checks a rule and compiles its regex. `line` locates it in a plan file.
+/// Checks a rule and compiles its regex (see [`Rule`]'s docs for what is
+/// refused). `line` locates the rule in a plan file; the plan reader passes
+/// each field's own line through [`Rule::check`] instead.
 pub(crate) fn validate(rule: &Rule, line: Option<usize>) -> Result<Option<Regex>> {
-    if let Some(p) = rule.probability {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(Error::scenario(
-                line,
-                "probability",
-                format!("must be within 0..=1, got {p}"),
-            ));
-        }
-    }
-    if rule.nth == Some(0) {
-        return Err(Error::scenario(line, "nth", "counts from 1, got 0"));
-    }
-    if rule.every == Some(0) {
-        return Err(Error::scenario(line, "every", "must be at least 1, got 0"));
-    }
-    if rule.op == Op::Connect && rule.conn.is_some() {
-        return Err(Error::scenario(
-            line,
-            "conn",
-            "a connect rule cannot filter by connection: none exists yet",
-        ));
-    }
-    if let Action::Delay(d) = rule.action {
-        if d > Duration::from_secs(3600) {
-            return Err(Error::scenario(
-                line,
-                "delay_ms",
-                format!("{d:?} is longer than an hour"),
-            ));
-        }
-    }
-    rule.matching
-        .as_deref()
-        .map(|pattern| {
-            Regex::new(pattern).map_err(|e| {
-                Error::scenario(
-                    line,
-                    "matching",
-                    format!("regex `{pattern}` does not compile: {e}"),
-                )
-                .with_source(e)
-            })
-        })
-        .transpose()
+    rule.check(&|_| line)
 }
 
 /// Disarms its rule when dropped; counts the rule's hits.

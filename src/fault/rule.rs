@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{ConnId, ErrorClass, Op};
+use regex::{Regex, RegexBuilder};
+
+use crate::{ConnId, Error, ErrorClass, Op, Result};
 
 /// What a rule does when it fires: see the [fault model](crate::docs::fault_model).
 #[derive(Debug, Clone, PartialEq)]
@@ -71,9 +73,21 @@ impl fmt::Display for Action {
 /// the statement and connection filters is a *matching call*, counted from
 /// 1; `nth`, `every`, `times` and `probability` then decide whether it
 /// fires. Without an action the rule fails the operation with a disconnect.
-/// A rule is checked when it is armed: a regex that does not compile or a
-/// probability outside `0..=1` is an [`ErrorKind::Scenario`](crate::ErrorKind::Scenario)
-/// error then.
+///
+/// A rule is checked when it is armed ([`Faults::arm`](crate::Faults::arm),
+/// [`Faults::load`](crate::Faults::load)) and when a plan is read
+/// ([`FaultPlan::from_toml`](crate::FaultPlan::from_toml)); each of these is
+/// an [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) error naming the
+/// field:
+///
+/// - a `matching` regex that does not compile, or that can never match the
+///   fixed text of the rule's operation (see [`matching`](Rule::matching));
+/// - a probability outside `0..=1`;
+/// - `nth`, `every` or `times` of zero (such a rule could never fire);
+/// - `nth`, `every`, `times` or `conn` above `i64::MAX`, the largest integer
+///   a TOML fault plan can hold;
+/// - `conn` on a connect rule;
+/// - a delay longer than [`Rule::MAX_DELAY`].
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub struct Rule {
@@ -89,6 +103,15 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The longest [`delay`](Rule::delay) a rule may have: one hour.
+    ///
+    /// On the system clock a delay sleeps the calling thread for real, so a
+    /// longer one is a test that hangs rather than one that waits; hold an
+    /// operation for good with [`hang`](Rule::hang) instead, which the test
+    /// releases by disarming the rule. (On a manual clock a delay advances
+    /// the clock; the same limit keeps it far from overflowing.)
+    pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
     /// A rule on `op` that fires on every call with a disconnect, until
     /// refined.
     pub fn on(op: Op) -> Self {
@@ -105,8 +128,19 @@ impl Rule {
         }
     }
 
-    /// Only calls whose statement matches this regex (see
-    /// [`Op`] for the text of operations without SQL). Default: any.
+    /// Only calls whose statement matches this regex ([`regex`] syntax,
+    /// unanchored, case-sensitive; `(?i)` makes it case-insensitive).
+    /// Default: any.
+    ///
+    /// Execute and query calls match their SQL; ping calls match the
+    /// dialect's [`ping_sql`](crate::Dialect::ping_sql) (`SELECT 1` on SQLite
+    /// and the mock). The other operations carry a fixed text,
+    /// [`Op::fixed_sql`]: `BEGIN`, `COMMIT`, `ROLLBACK`, and the empty
+    /// string for connect and close. On those the regex must match that
+    /// text, or arming the rule fails with an
+    /// [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) error naming it:
+    /// `matching("commit")` on a commit rule is refused (it would never
+    /// fire), `matching("(?i)commit")` is accepted.
     pub fn matching(mut self, pattern: impl Into<String>) -> Self {
         self.matching = Some(pattern.into());
         self
@@ -119,20 +153,23 @@ impl Rule {
         self
     }
 
-    /// Only the n-th matching call (1-based). Default: every call.
+    /// Only the n-th matching call (1-based; `n` of 0 is refused when the
+    /// rule is armed). Default: every call.
     pub fn nth(mut self, n: u64) -> Self {
         self.nth = Some(n);
         self
     }
 
-    /// Only every k-th matching call (the k-th, 2k-th, ...). Default: every
-    /// call.
+    /// Only every k-th matching call (the k-th, 2k-th, ...; `k` of 0 is
+    /// refused when the rule is armed). Default: every call.
     pub fn every(mut self, k: u64) -> Self {
         self.every = Some(k);
         self
     }
 
-    /// Fire at most `n` times, then stay armed but inert. Default: no limit.
+    /// Fire at most `n` times, then stay armed but inert (`n` of 0 is
+    /// refused when the rule is armed: the rule could never fire). Default:
+    /// no limit.
     pub fn times(mut self, n: u64) -> Self {
         self.times = Some(n);
         self
@@ -189,7 +226,9 @@ impl Rule {
         self
     }
 
-    /// Delays the operation by `d`, then runs it.
+    /// Delays the operation by `d`, then runs it. `d` may be at most
+    /// [`Rule::MAX_DELAY`] (one hour); a longer delay is refused when the
+    /// rule is armed.
     pub fn delay(mut self, d: Duration) -> Self {
         self.action = Action::Delay(d);
         self
@@ -216,6 +255,92 @@ impl Rule {
     /// What the rule does when it fires.
     pub fn get_action(&self) -> &Action {
         &self.action
+    }
+}
+
+/// The largest count or connection id a fault plan can hold: TOML integers
+/// are `i64`.
+const MAX_PLAN_INTEGER: u64 = i64::MAX as u64;
+
+impl Rule {
+    /// Checks the rule and compiles its regex. `line` gives the 1-based line
+    /// of a field in a plan file (`None` outside one); errors name the field
+    /// and that line.
+    pub(crate) fn check(&self, line: &dyn Fn(&str) -> Option<usize>) -> Result<Option<Regex>> {
+        let err = |field: &str, why: String| Error::scenario(line(field), field, why);
+        if let Some(p) = self.probability {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(err("probability", format!("must be within 0..=1, got {p}")));
+            }
+        }
+        let counts = [
+            ("nth", self.nth, "counts from 1, got 0"),
+            ("every", self.every, "must be at least 1, got 0"),
+            (
+                "times",
+                self.times,
+                "must be at least 1, got 0 (the rule could never fire; disarm it instead)",
+            ),
+            ("conn", self.conn.map(|c| c.0), ""),
+        ];
+        for (field, value, zero) in counts {
+            match value {
+                Some(0) if !zero.is_empty() => return Err(err(field, zero.to_owned())),
+                Some(v) if v > MAX_PLAN_INTEGER => {
+                    return Err(err(
+                        field,
+                        format!("{v} is above {MAX_PLAN_INTEGER}, the largest integer a fault plan can hold"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if self.op == Op::Connect && self.conn.is_some() {
+            return Err(err(
+                "conn",
+                "a connect rule cannot filter by connection: none exists yet".to_owned(),
+            ));
+        }
+        if let Action::Delay(d) = self.action {
+            if d > Rule::MAX_DELAY {
+                return Err(err(
+                    "delay",
+                    format!(
+                        "{d:?} is longer than the longest delay, {:?} (Rule::MAX_DELAY); \
+                         use action `hang` to hold an operation until the rule is disarmed",
+                        Rule::MAX_DELAY
+                    ),
+                ));
+            }
+        }
+        let Some(pattern) = self.matching.as_deref() else {
+            return Ok(None);
+        };
+        let regex = Regex::new(pattern).map_err(|e| {
+            err("matching", format!("regex `{pattern}` does not compile: {e}")).with_source(e)
+        })?;
+        if let Some(text) = self.op.fixed_sql() {
+            if !regex.is_match(text) {
+                let hint = RegexBuilder::new(pattern)
+                    .case_insensitive(true)
+                    .build()
+                    .is_ok_and(|r| r.is_match(text));
+                let hint = if hint {
+                    format!(" (matching is case-sensitive: `(?i){pattern}` would match)")
+                } else {
+                    String::new()
+                };
+                return Err(err(
+                    "matching",
+                    format!(
+                        "a {op} rule matches the fixed text {text:?}, which regex `{pattern}` \
+                         can never match, so the rule would never fire{hint}",
+                        op = self.op
+                    ),
+                ));
+            }
+        }
+        Ok(Some(regex))
     }
 }
 

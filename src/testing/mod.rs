@@ -9,7 +9,9 @@
 //!   `Pool` and `AsyncPool`).
 //! - [`model`]: the model-based test — a seeded workload under a fault
 //!   plan, checked step by step, for recovery and for the data — with
-//!   [`check`] and [`replay`] by scenario name.
+//!   [`check`], and [`replay`] or [`scenario`] by scenario name (the
+//!   crate under test's `fixtures/scenarios/`, then the scenarios dbfault
+//!   ships).
 //! - [`strategies`] (feature `proptest`): fault plans and workloads.
 //! - `fixtures` (feature `rstest`): rstest fixtures for a mock pool, a
 //!   SQLite pool on a fresh fixture database, and their faulty variants.
@@ -32,7 +34,7 @@ pub mod strategies;
 pub use cancel::cancel_at_every_await;
 pub use expect::{EventPattern, Expect, ExpectError, ev, expect};
 pub use invariants::{InspectPool, Invariants, Violation};
-pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_file};
+pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_file, scenario};
 
 /// A fresh named in-memory SQLite database holding dbfault's fixture
 /// schema (fixtures/schema.sql) and seed data (fixtures/seed.sql): the

@@ -14,8 +14,25 @@
 //! or absent as a whole.
 //!
 //! Seed and plan are the whole case: a failure prints the plan as TOML;
-//! saved as `fixtures/scenarios/NAME.toml` it replays with
-//! [`replay`]`("NAME")`.
+//! saved as `fixtures/scenarios/NAME.toml` in the crate under test it
+//! replays with [`replay`]`("NAME")`.
+//!
+//! # Scenarios
+//!
+//! [`scenario`] and [`replay`] find a scenario by name in two places, in
+//! this order:
+//!
+//! 1. the crate under test's own `fixtures/scenarios/NAME.toml`, under
+//!    `CARGO_MANIFEST_DIR` as cargo sets it when it runs the tests (the
+//!    current directory when it is not set);
+//! 2. the scenarios dbfault ships, compiled into it, so they replay from
+//!    any crate: `commit_cut_after_apply`, `connect_storm`, `flaky_writes`
+//!    (see [`SHIPPED_SCENARIOS`]).
+//!
+//! A file of the crate under test shadows a shipped scenario of the same
+//! name. A name found in neither place is an
+//! [`ErrorKind::Scenario`] error naming it and
+//! listing the scenarios there are.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,6 +45,17 @@ use crate::{
     Action, Clock, Driver, Error, ErrorClass, ErrorKind, EventKind, FaultPlan, Faults, FaultyDriver, Journal,
     MockServer, Pool, PoolConfig,
 };
+
+/// The names of the scenarios dbfault ships (its `fixtures/scenarios/`),
+/// which [`scenario`] and [`replay`] find from any crate.
+pub const SHIPPED_SCENARIOS: [&str; 3] = ["commit_cut_after_apply", "connect_storm", "flaky_writes"];
+
+/// The text of each of [`SHIPPED_SCENARIOS`], in the same order.
+const SHIPPED_TEXT: [&str; 3] = [
+    include_str!("../../fixtures/scenarios/commit_cut_after_apply.toml"),
+    include_str!("../../fixtures/scenarios/connect_storm.toml"),
+    include_str!("../../fixtures/scenarios/flaky_writes.toml"),
+];
 
 /// How many steps a replayed scenario runs.
 pub const DEFAULT_STEPS: usize = 64;
@@ -184,8 +212,10 @@ pub struct ModelFailure {
     target: Option<Target>,
     step: Option<(usize, Step)>,
     what: String,
-    plan: Option<FaultPlan>,
+    // Boxed, to keep `Result<_, ModelFailure>` small.
+    plan: Option<Box<FaultPlan>>,
     timeline: String,
+    error: Option<Error>,
 }
 
 impl ModelFailure {
@@ -196,7 +226,15 @@ impl ModelFailure {
             what: what.into(),
             plan: None,
             timeline: String::new(),
+            error: None,
         }
+    }
+
+    /// A failure to start: `error` says why.
+    fn from_error(error: Error) -> Self {
+        let mut failure = ModelFailure::new(error.to_string());
+        failure.error = Some(error);
+        failure
     }
 
     /// What broke.
@@ -204,14 +242,28 @@ impl ModelFailure {
         &self.what
     }
 
+    /// The error behind the failure, when one of this crate's calls failed
+    /// rather than a model check: an
+    /// [`ErrorKind::Scenario`] error when
+    /// [`replay`] finds no such scenario or cannot read it, the setup
+    /// error when a database or pool could not be built. Also the
+    /// failure's [`source`](std::error::Error::source).
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
     /// The plan that produced it, if the run got that far.
     pub fn plan(&self) -> Option<&FaultPlan> {
-        self.plan.as_ref()
+        self.plan.as_deref()
     }
 }
 
 impl fmt::Display for ModelFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.error.is_some() && self.target.is_none() {
+            // No model ran: the error says it all.
+            return writeln!(f, "{}", self.what);
+        }
         write!(f, "model check failed")?;
         if let Some(target) = self.target {
             write!(f, " on {target:?}")?;
@@ -236,7 +288,13 @@ impl fmt::Display for ModelFailure {
     }
 }
 
-impl std::error::Error for ModelFailure {}
+impl std::error::Error for ModelFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The pool settings a seed stands for: size 2, overflow 1, and recycle,
 /// pre-ping and LIFO each on or off by a bit of the seed.
@@ -283,7 +341,7 @@ pub fn check_with(
         let mut failure = ModelFailure::new(format!(
             "the model cannot run `hang` rules (nothing would disarm {rule}); use `delay`"
         ));
-        failure.plan = Some(plan.clone());
+        failure.plan = Some(Box::new(plan.clone()));
         return Err(failure);
     }
     let cfg = pool_config(plan.seed());
@@ -316,25 +374,24 @@ pub fn check_with(
     };
     result.map_err(|mut failure| {
         failure.target = Some(target);
-        failure.plan = Some(plan.clone());
+        failure.plan = Some(Box::new(plan.clone()));
         failure
     })
 }
 
-/// Replays the scenario `fixtures/scenarios/NAME.toml` of the crate under
-/// test (found from `CARGO_MANIFEST_DIR`, else the current directory) on
-/// every target, [`DEFAULT_STEPS`] steps each.
+/// Replays the scenario `name` on every target, [`DEFAULT_STEPS`] steps
+/// each: the crate under test's `fixtures/scenarios/NAME.toml`, else the
+/// shipped scenario of that name (see [Scenarios](self#scenarios)).
 ///
 /// # Errors
 ///
-/// The scenario cannot be read, or a target fails.
+/// The first target that fails. If no model ran, [`ModelFailure::error`]
+/// says why: an [`ErrorKind::Scenario`] error
+/// when no scenario has that name (listing those there are) or the
+/// scenario does not parse.
 pub fn replay(name: &str) -> std::result::Result<Vec<Report>, ModelFailure> {
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    replay_file(
-        dir.join("fixtures")
-            .join("scenarios")
-            .join(format!("{name}.toml")),
-    )
+    let plan = scenario(name).map_err(ModelFailure::from_error)?;
+    replay_plan(&plan)
 }
 
 /// Replays a scenario file on every target.
@@ -343,11 +400,83 @@ pub fn replay(name: &str) -> std::result::Result<Vec<Report>, ModelFailure> {
 ///
 /// As [`replay`].
 pub fn replay_file(path: impl AsRef<Path>) -> std::result::Result<Vec<Report>, ModelFailure> {
-    let plan = FaultPlan::from_file(path.as_ref()).map_err(|e| ModelFailure::new(e.to_string()))?;
+    let plan = FaultPlan::from_file(path.as_ref()).map_err(ModelFailure::from_error)?;
+    replay_plan(&plan)
+}
+
+fn replay_plan(plan: &FaultPlan) -> std::result::Result<Vec<Report>, ModelFailure> {
     Target::all()
         .into_iter()
-        .map(|target| check(target, &plan, DEFAULT_STEPS))
+        .map(|target| check(target, plan, DEFAULT_STEPS))
         .collect()
+}
+
+/// The scenario `name`: the crate under test's
+/// `fixtures/scenarios/NAME.toml`, else the shipped scenario of that name
+/// (see [Scenarios](self#scenarios)).
+///
+/// # Errors
+///
+/// [`ErrorKind::Scenario`]: `name` is not a
+/// plain file stem; no scenario has that name (the message lists those
+/// there are); the scenario file cannot be read or does not parse (with
+/// its [`line`](Error::line) and [`field`](Error::field)).
+pub fn scenario(name: &str) -> crate::Result<FaultPlan> {
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    scenario_in(&root.join("fixtures").join("scenarios"), name)
+}
+
+/// [`scenario`], with the crate under test's scenarios in `dir`.
+fn scenario_in(dir: &Path, name: &str) -> crate::Result<FaultPlan> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || name.ends_with(".toml") {
+        return Err(Error::scenario(
+            None,
+            "",
+            format!("`{name}` is not a scenario name: give the file stem, such as `commit_cut_after_apply`"),
+        ));
+    }
+    let path = dir.join(format!("{name}.toml"));
+    if path.is_file() {
+        return FaultPlan::from_file(&path);
+    }
+    if let Some(i) = SHIPPED_SCENARIOS.iter().position(|s| *s == name) {
+        return FaultPlan::from_toml(SHIPPED_TEXT[i])
+            .map_err(|e| e.context(format!("dbfault's shipped scenario `{name}`")));
+    }
+    let own = own_scenarios(dir);
+    let own = if own.is_empty() {
+        format!("none in {}", dir.display())
+    } else {
+        format!("{} in {}", own.join(", "), dir.display())
+    };
+    Err(Error::scenario(
+        None,
+        "",
+        format!(
+            "no scenario `{name}`: there is no {} and dbfault ships none by that name; \
+             available: {own}; shipped with dbfault: {}",
+            path.display(),
+            SHIPPED_SCENARIOS.join(", ")
+        ),
+    ))
+}
+
+/// The names of the `*.toml` files in `dir`, sorted; none if it cannot be
+/// read.
+fn own_scenarios(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            if path.extension()? != "toml" || !path.is_file() {
+                return None;
+            }
+            Some(path.file_stem()?.to_str()?.to_owned())
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// The threaded shell over `driver`, on a manual clock.
@@ -393,7 +522,9 @@ fn on_tokio<D: crate::AsyncDriver>(
 }
 
 fn config_failure(e: Error) -> ModelFailure {
-    ModelFailure::new(format!("setting up: {e}"))
+    let mut failure = ModelFailure::new(format!("setting up: {e}"));
+    failure.error = Some(e);
+    failure
 }
 
 #[cfg(feature = "tokio")]
@@ -508,6 +639,7 @@ async fn run<P: AnyPool>(
         what,
         plan: None,
         timeline: journal.timeline(),
+        error: None,
     };
     let armed = faults
         .load(plan)
@@ -742,4 +874,81 @@ impl<P: AnyPool> Run<'_, P> {
 
 fn write_sql(tag: &str) -> String {
     format!("INSERT INTO writes (tag, step) VALUES ('{tag}', 1)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_scenarios_are_the_fixture_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios");
+        assert_eq!(own_scenarios(&dir), SHIPPED_SCENARIOS);
+        for (name, text) in SHIPPED_SCENARIOS.iter().zip(SHIPPED_TEXT) {
+            let on_disk = std::fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap();
+            assert_eq!(text, on_disk, "{name}");
+            let plan = FaultPlan::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!plan.rules().is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn shipped_scenarios_load_from_a_crate_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("fixtures/scenarios");
+        for name in SHIPPED_SCENARIOS {
+            let plan = scenario_in(&scenarios, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!plan.rules().is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_crates_own_scenarios_come_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mine.toml"),
+            "seed = 3\n[[rule]]\nop = \"ping\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("connect_storm.toml"), "seed = 4\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a scenario").unwrap();
+        assert_eq!(scenario_in(dir.path(), "mine").unwrap().seed(), 3);
+        let shadowed = scenario_in(dir.path(), "connect_storm").unwrap();
+        assert_eq!((shadowed.seed(), shadowed.rules().len()), (4, 0));
+        assert_eq!(scenario_in(dir.path(), "flaky_writes").unwrap().seed(), 42);
+
+        let err = scenario_in(dir.path(), "missing").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Scenario);
+        assert_eq!((err.line(), err.field()), (None, None));
+        let msg = err.to_string();
+        assert!(msg.contains("no scenario `missing`"), "{msg}");
+        assert!(msg.contains("connect_storm, mine in "), "{msg}");
+        assert!(!msg.contains("notes"), "{msg}");
+        for name in SHIPPED_SCENARIOS {
+            assert!(msg.contains(name), "{name} not listed: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_broken_own_scenario_names_file_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            "seed = 1\n[[rule]]\nop = \"ping\"\ntimes = 0\n",
+        )
+        .unwrap();
+        let err = scenario_in(dir.path(), "bad").unwrap_err();
+        assert_eq!((err.line(), err.field()), (Some(4), Some("times")), "{err}");
+        assert!(err.to_string().contains("bad.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_path_is_not_a_scenario_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["", "../secrets", "a/b", "a\\b", "connect_storm.toml", ".hidden"] {
+            let err = scenario_in(dir.path(), bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Scenario, "{bad}");
+            assert!(err.to_string().contains("not a scenario name"), "{bad}: {err}");
+        }
+    }
 }
