@@ -1,10 +1,18 @@
-//! The fault layer over async drivers, on tokio's paused clock: delays and
-//! hangs wait on virtual time, `wait_for_hits_async` times out exactly,
-//! and an injected disconnect kills the connection as it does in sync
-//! code. Also: with every trait in scope, no call is ambiguous.
+//! What only the async fault layer has. Everything it shares with the sync
+//! one (every action on every operation, the filters, the guards, the
+//! server-wide faults, the journal, plans) runs in `fault_actions.rs` and
+//! `fault_server.rs`, one body for both layers (`Kind::AsyncSqlite`,
+//! `Kind::AsyncMock`). Here, on tokio's paused clock: delays wait on
+//! virtual time, `wait_for_hits_async` times out exactly, a caller gives up
+//! on a hung call by dropping its future, and an operation dropped at any
+//! await leaves its connection usable. Also: with every trait in scope, no
+//! call is ambiguous.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use dbfault::testing::cancel_at_every_await;
 use dbfault::*;
 use rstest::rstest;
 use tokio::time::Instant;
@@ -61,44 +69,89 @@ async fn wait_for_hits_async_times_out_on_virtual_time() {
     assert!(pinger.await.unwrap().is_err());
 }
 
-#[rstest]
-#[case::sync_mock(false)]
-#[case::async_mock(true)]
-fn an_injected_error_of_class_disconnect_kills_the_connection(#[case] asynchronous: bool) {
-    let rule = Rule::on(Op::Execute).times(1).error_with(
-        ErrorClass::Disconnect,
-        "57P01",
-        "terminating connection due to administrator command",
+/// A fresh in-memory SQLite database with table `t`, on tokio's blocking
+/// pool.
+fn sqlite() -> Blocking<SqliteDriver> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "dbfault-async-faults-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
     );
-    if asynchronous {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let (_server, driver, faults) = mock();
-                let _g = faults.arm(rule).unwrap();
-                let mut conn = driver.connect().await.unwrap();
-                assert_eq!(
-                    conn.execute("SELECT 1", &[]).await.unwrap_err().code(),
-                    Some("57P01")
-                );
-                assert_eq!(
-                    conn.execute("SELECT 1", &[]).await.unwrap_err().kind(),
-                    ErrorKind::Closed
-                );
-            });
+    let driver = SqliteDriver::memory(&name).unwrap();
+    let mut setup = driver.connect().unwrap();
+    setup.execute("CREATE TABLE t (x INTEGER NOT NULL)", &[]).unwrap();
+    setup.close().unwrap();
+    Blocking::new(driver)
+}
+
+/// An operation dropped at any of its awaits, under a rule that does not
+/// kill (none, an error, a delay on tokio's paused clock), leaves its
+/// connection alive and usable: the next operations reach the server, and
+/// no transaction is left open. Over both async drivers.
+#[rstest]
+#[case::mock_no_rule(false, None)]
+#[case::mock_error(false, Some(Rule::on(Op::Execute).error(ErrorClass::Transient)))]
+#[case::mock_delay(false, Some(Rule::on(Op::Execute).delay(Duration::from_secs(5))))]
+#[case::sqlite_no_rule(true, None)]
+#[case::sqlite_error(true, Some(Rule::on(Op::Execute).error(ErrorClass::Transient)))]
+#[case::sqlite_delay(true, Some(Rule::on(Op::Execute).delay(Duration::from_secs(5))))]
+#[tokio::test(start_paused = true)]
+async fn an_operation_cancelled_at_any_await_leaves_its_connection_usable(
+    #[case] sqlite: bool,
+    #[case] rule: Option<Rule>,
+) {
+    if sqlite {
+        cancelled_body(FaultyDriver::new(self::sqlite()), rule).await;
     } else {
-        let server = MockServer::new();
-        let driver = FaultyDriver::new(server.driver());
-        let _g = driver.faults().arm(rule).unwrap();
-        let mut conn = driver.connect().unwrap();
-        assert_eq!(conn.execute("SELECT 1", &[]).unwrap_err().code(), Some("57P01"));
-        assert_eq!(
-            conn.execute("SELECT 1", &[]).unwrap_err().kind(),
-            ErrorKind::Closed
-        );
-        assert_eq!(server.open_connections(), 0, "the server side is closed too");
+        cancelled_body(FaultyDriver::new(MockServer::new().async_driver()), rule).await;
     }
+}
+
+async fn cancelled_body<A: AsyncDriver>(driver: FaultyDriver<A>, rule: Option<Rule>) {
+    let faults = driver.faults();
+    let guard = rule.map(|rule| faults.arm(rule).unwrap());
+    let conn = driver.connect().await.unwrap();
+    let id = conn.id();
+    let conn = Arc::new(tokio::sync::Mutex::new(conn));
+    let mut checks = 0;
+    let yields = cancel_at_every_await(
+        || {
+            let conn = Arc::clone(&conn);
+            async move {
+                let mut conn = conn.lock().await;
+                conn.begin().await?;
+                conn.execute("INSERT INTO t (x) VALUES (1)", &[]).await?;
+                conn.commit().await
+            }
+        },
+        |k| {
+            checks += 1;
+            let (conn, faults) = (Arc::clone(&conn), faults.clone());
+            async move {
+                let mut conn = conn.lock().await;
+                assert!(!conn.is_dead(), "cancelled at await {k}");
+                assert_eq!(faults.live_connections(), [id], "cancelled at await {k}");
+                // Whatever the cancelled call left open is rolled back.
+                conn.rollback().await.unwrap();
+                assert!(!conn.in_transaction(), "cancelled at await {k}");
+                conn.ping().await.unwrap();
+                let rows = conn.query("SELECT 1", &[]).await.unwrap();
+                assert!(rows.len() <= 1, "cancelled at await {k}");
+            }
+        },
+    )
+    .await;
+    // Not vacuous: the driver yields at least once (begin awaits it), so
+    // at least one run was cancelled midway.
+    assert!(yields >= 1, "{yields}");
+    assert_eq!(checks, yields + 1);
+    if let Some(guard) = guard {
+        assert!(guard.hits() > 0, "the rule fired on some run");
+    }
+    let mut conn = Arc::into_inner(conn).unwrap().into_inner();
+    conn.close().await.unwrap();
+    assert!(faults.live_connections().is_empty());
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
-//! The fault layer's rules, against both drivers it can wrap
-//! (`FaultyDriver<SqliteDriver>` over a fresh in-memory database and
-//! `FaultyDriver<MockDriver>` over a fresh `MockServer`), each behaviour one
-//! generic body run through `check!` for every driver:
+//! The fault layer's rules, through both fault layers (sync and async)
+//! over both drivers each can wrap: `FaultyDriver<SqliteDriver>` and the
+//! async `FaultyDriver<Blocking<SqliteDriver>>` over a fresh in-memory
+//! database, `FaultyDriver<MockDriver>` and `FaultyDriver<AsyncMockDriver>`
+//! over a fresh `MockServer`. Each behaviour is one generic body run
+//! through `check!` for every [`Kind`]:
 //!
 //! - every action (error, disconnect, disconnect_after_apply, delay, hang)
 //!   on every operation (connect, execute, query, begin, commit, rollback,
@@ -21,8 +23,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Env, Kind, REACH, Worker, appended, insert, run_op};
-use dbfault::{Action, ConnId, Connection, Driver, ErrorClass, ErrorKind, FaultyConnection, Op, Rule, Value};
+use common::{Conn, Env, Kind, Layer, LayerConnection, REACH, Worker, appended, insert, run_op};
+use dbfault::{Action, ConnId, Connection, ErrorClass, ErrorKind, Op, Rule, Value};
 use rstest::rstest;
 
 /// How long a `delay` rule waits (on the manual clock: no real waiting).
@@ -76,7 +78,7 @@ fn committed_after_apply(op: Op) -> Vec<i64> {
 
 #[rstest]
 fn action_on_op(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
     #[values(
         Op::Connect,
         Op::Execute,
@@ -117,7 +119,7 @@ fn assert_injected_error(err: &dbfault::Error, action: &Action) {
 }
 
 /// One action on one operation of a connection.
-fn action_on_connection<D: Driver>(env: Env<D>, op: Op, action: Action) {
+fn action_on_connection<L: Layer>(env: Env<L>, op: Op, action: Action) {
     let mut conn = env.connect();
     let id = conn.id();
     if opens_transaction(op) {
@@ -216,12 +218,7 @@ fn action_on_connection<D: Driver>(env: Env<D>, op: Op, action: Action) {
 /// After `op` succeeded: the server saw it once, the transaction state is
 /// what `op` leaves, the connection still works (or, for close, is gone)
 /// and `t` holds what `op` committed.
-fn assert_succeeded<D: Driver>(
-    env: &Env<D>,
-    mut conn: FaultyConnection<D::Connection>,
-    op: Op,
-    ops_before: &Option<Vec<Op>>,
-) {
+fn assert_succeeded<L: Layer>(env: &Env<L>, mut conn: Conn<L>, op: Op, ops_before: &Option<Vec<Op>>) {
     let id = conn.id();
     assert_eq!(env.backend.inner_ops(id), appended(ops_before, &[op]));
     assert_eq!(conn.in_transaction(), in_transaction_after(op), "after {op}");
@@ -238,14 +235,14 @@ fn assert_succeeded<D: Driver>(
 }
 
 /// The mock server's whole log as (connection, operation); `None` on SQLite.
-fn server_log<D: Driver>(env: &Env<D>) -> Option<Vec<(ConnId, Op)>> {
+fn server_log<L: Layer>(env: &Env<L>) -> Option<Vec<(ConnId, Op)>> {
     env.backend
         .server()
         .map(|server| server.log().iter().map(|e| (e.conn, e.op)).collect())
 }
 
 /// One action on connect.
-fn action_on_connect<D: Driver>(env: Env<D>, action: Action) {
+fn action_on_connect<L: Layer>(env: Env<L>, action: Action) {
     let t0 = env.clock.now();
     let guard = env
         .faults
@@ -337,7 +334,7 @@ fn action_on_connect<D: Driver>(env: Env<D>, action: Action) {
 /// asked for, with the default or the given code and message.
 #[rstest]
 fn error_rules_carry_their_class_code_and_message(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
     #[values(
         ErrorClass::Transient,
         ErrorClass::Constraint,
@@ -349,7 +346,7 @@ fn error_rules_carry_their_class_code_and_message(
     check!(kind, |env| error_rules_body(env, class));
 }
 
-fn error_rules_body<D: Driver>(env: Env<D>, class: ErrorClass) {
+fn error_rules_body<L: Layer>(env: Env<L>, class: ErrorClass) {
     let mut conn = env.connect();
     {
         let _guard = env.faults.arm(Rule::on(Op::Execute).error(class)).expect("arm");
@@ -375,6 +372,47 @@ fn error_rules_body<D: Driver>(env: Env<D>, class: ErrorClass) {
     assert_eq!(env.committed(), [6]);
 }
 
+/// An injected error of class disconnect means what a disconnect means:
+/// the connection dies (the server closes it, rolling back its open
+/// transaction) and the caller gets the rule's own code and message.
+#[rstest]
+fn an_error_of_class_disconnect_kills_the_connection(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
+    check!(kind, |env| disconnect_class_body(env));
+}
+
+fn disconnect_class_body<L: Layer>(env: Env<L>) {
+    let mut conn = env.connect();
+    let id = conn.id();
+    conn.begin().expect("begin");
+    insert(&mut conn, 1).expect("pending write");
+    let guard = env
+        .faults
+        .arm(Rule::on(Op::Execute).times(1).error_with(
+            ErrorClass::Disconnect,
+            "57P01",
+            "terminating connection due to administrator command",
+        ))
+        .expect("arm");
+    let err = insert(&mut conn, 2).expect_err("the rule fails the execute");
+    assert!(err.is_injected(), "{err}");
+    assert_eq!(err.class(), ErrorClass::Disconnect, "{err}");
+    assert_eq!(err.code(), Some("57P01"), "{err}");
+    assert_eq!(
+        err.message(),
+        "terminating connection due to administrator command"
+    );
+    assert_eq!(guard.hits(), 1);
+    assert!(conn.is_dead());
+    assert_eq!(env.backend.inner_open(id), env.backend.server().map(|_| false));
+    assert_eq!(env.committed(), Vec::<i64>::new());
+    env.assert_gone(&mut conn, true);
+    let mut fresh = env.connect();
+    insert(&mut fresh, 3).expect("a new connection works");
+    assert_eq!(env.committed(), [3]);
+}
+
 // ---------------------------------------------------------------------------
 // Filters.
 
@@ -393,7 +431,9 @@ fn failing_calls(pattern: &[bool]) -> Vec<usize> {
 }
 
 #[rstest]
-fn nth_fires_on_the_nth_matching_call_only(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn nth_fires_on_the_nth_matching_call_only(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env
@@ -407,7 +447,9 @@ fn nth_fires_on_the_nth_matching_call_only(#[values(Kind::Sqlite, Kind::Mock)] k
 }
 
 #[rstest]
-fn every_fires_on_every_kth_matching_call(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn every_fires_on_every_kth_matching_call(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env
@@ -420,7 +462,9 @@ fn every_fires_on_every_kth_matching_call(#[values(Kind::Sqlite, Kind::Mock)] ki
 }
 
 #[rstest]
-fn times_limits_the_fires_then_the_rule_is_armed_but_inert(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn times_limits_the_fires_then_the_rule_is_armed_but_inert(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env
@@ -441,7 +485,9 @@ fn times_limits_the_fires_then_the_rule_is_armed_but_inert(#[values(Kind::Sqlite
 }
 
 #[rstest]
-fn conn_filter_targets_one_connection(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn conn_filter_targets_one_connection(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut a = env.connect();
         let mut b = env.connect();
@@ -460,7 +506,7 @@ fn conn_filter_targets_one_connection(#[values(Kind::Sqlite, Kind::Mock)] kind: 
 
 #[rstest]
 fn matching_filters_statements_and_counts_only_matching_calls(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
 ) {
     check!(kind, |env| {
         let mut conn = env.connect();
@@ -507,7 +553,7 @@ fn matching_filters_statements_and_counts_only_matching_calls(
 #[case::close(Op::Close, "^$", true)]
 #[case::connect(Op::Connect, "^$", true)]
 fn matching_sees_the_implied_sql(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
     #[case] op: Op,
     #[case] pattern: &str,
     #[case] fires: bool,
@@ -515,7 +561,7 @@ fn matching_sees_the_implied_sql(
     check!(kind, |env| implied_sql_body(env, op, pattern, fires));
 }
 
-fn implied_sql_body<D: Driver>(env: Env<D>, op: Op, pattern: &str, fires: bool) {
+fn implied_sql_body<L: Layer>(env: Env<L>, op: Op, pattern: &str, fires: bool) {
     let mut conn = env.connect();
     if matches!(op, Op::Commit | Op::Rollback) {
         conn.begin().expect("begin");
@@ -559,7 +605,9 @@ fn matching_that_cannot_match_a_fixed_text_is_refused(
 }
 
 #[rstest]
-fn after_waits_on_the_fault_layers_clock(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn after_waits_on_the_fault_layers_clock(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env
@@ -584,7 +632,9 @@ fn after_waits_on_the_fault_layers_clock(#[values(Kind::Sqlite, Kind::Mock)] kin
 }
 
 #[rstest]
-fn probability_zero_never_fires_and_one_always_fires(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn probability_zero_never_fires_and_one_always_fires(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let never = env
@@ -605,7 +655,7 @@ fn probability_zero_never_fires_and_one_always_fires(#[values(Kind::Sqlite, Kind
 
 /// Which of 64 pings a `probability(0.5)` rule fails after seeding with
 /// `seed`.
-fn seeded_pattern<D: Driver>(env: &Env<D>, seed: u64) -> Vec<bool> {
+fn seeded_pattern<L: Layer>(env: &Env<L>, seed: u64) -> Vec<bool> {
     let mut conn = env.connect();
     env.faults.seed(seed);
     let _guard = env
@@ -616,7 +666,7 @@ fn seeded_pattern<D: Driver>(env: &Env<D>, seed: u64) -> Vec<bool> {
 }
 
 #[rstest]
-fn probability_is_seeded(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn probability_is_seeded(#[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind) {
     let first = check!(kind, |env| seeded_pattern(&env, 7));
     let again = check!(kind, |env| seeded_pattern(&env, 7));
     let other = check!(kind, |env| seeded_pattern(&env, 8));
@@ -624,18 +674,18 @@ fn probability_is_seeded(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
     assert_ne!(first, other, "another seed draws another sequence");
     let fired = first.iter().filter(|&&f| f).count();
     assert!((8..=56).contains(&fired), "p = 0.5 fired {fired} times in 64");
-    // The draws depend on the seed and the calls, not on the driver.
-    let other_kind = if kind == Kind::Sqlite {
-        Kind::Mock
-    } else {
-        Kind::Sqlite
-    };
-    assert_eq!(check!(other_kind, |env| seeded_pattern(&env, 7)), first);
+    // The draws depend on the seed and the calls, not on the driver nor on
+    // the fault layer.
+    for other in Kind::ALL {
+        assert_eq!(check!(other, |env| seeded_pattern(&env, 7)), first, "{other:?}");
+    }
 }
 
 /// Reseeding restarts the sequence.
 #[rstest]
-fn reseeding_restarts_the_draws(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn reseeding_restarts_the_draws(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let _guard = env
@@ -651,7 +701,7 @@ fn reseeding_restarts_the_draws(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) 
 
 #[rstest]
 fn the_first_rule_that_fires_wins_and_later_rules_do_not_count_the_call(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
 ) {
     check!(kind, |env| {
         let mut conn = env.connect();
@@ -686,7 +736,9 @@ fn the_first_rule_that_fires_wins_and_later_rules_do_not_count_the_call(
 // Guards.
 
 #[rstest]
-fn dropping_the_guard_disarms_the_rule(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn dropping_the_guard_disarms_the_rule(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env
@@ -708,7 +760,7 @@ fn dropping_the_guard_disarms_the_rule(#[values(Kind::Sqlite, Kind::Mock)] kind:
 }
 
 #[rstest]
-fn hits_count_the_fires(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn hits_count_the_fires(#[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env
@@ -723,7 +775,9 @@ fn hits_count_the_fires(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
 }
 
 #[rstest]
-fn keep_leaves_the_rule_armed_until_disarm_all(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn keep_leaves_the_rule_armed_until_disarm_all(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let other = env
@@ -753,7 +807,9 @@ fn keep_leaves_the_rule_armed_until_disarm_all(#[values(Kind::Sqlite, Kind::Mock
 }
 
 #[rstest]
-fn wait_for_hits_returns_false_on_timeout(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn wait_for_hits_returns_false_on_timeout(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env
@@ -769,7 +825,9 @@ fn wait_for_hits_returns_false_on_timeout(#[values(Kind::Sqlite, Kind::Mock)] ki
 
 /// A kept hang rule holds its callers until `disarm_all`.
 #[rstest]
-fn disarm_all_releases_a_kept_hang(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn disarm_all_releases_a_kept_hang(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| {
         let mut conn = env.connect();
         let guard = env.faults.arm(Rule::on(Op::Ping).hang()).expect("arm");

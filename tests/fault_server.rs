@@ -1,7 +1,8 @@
 //! The fault layer's server-wide faults, journal, determinism and plans,
-//! against both drivers it can wrap (`FaultyDriver<SqliteDriver>` over a
-//! fresh in-memory database and `FaultyDriver<MockDriver>` over a fresh
-//! `MockServer`), each behaviour one generic body run through `check!`:
+//! through both fault layers (sync and async) over both drivers each can
+//! wrap (SQLite: `SqliteDriver`, `Blocking<SqliteDriver>`; the mock:
+//! `MockDriver`, `AsyncMockDriver`), each behaviour one generic body run
+//! through `check!` for every [`Kind`]:
 //!
 //! - `outage` kills live connections and refuses connects until `restore`;
 //!   `restart` kills live connections and accepts new ones; `kill(id)`
@@ -12,8 +13,9 @@
 //!   hang rule, a connect that waited through the start of an outage;
 //! - every fired rule and every server-wide fault is journaled;
 //! - the same plan and seed over the same workload give byte-for-byte the
-//!   same journal (mock server ids restart at 1 per server, so no id needs
-//!   normalising);
+//!   same journal, through either fault layer, and the same journal from
+//!   one to the other (mock server ids restart at 1 per server, so no id
+//!   needs normalising);
 //! - plans: `load` arms every rule and reseeds, dropping the `PlanGuard`
 //!   disarms, and the fixture scenarios do what their comments say.
 
@@ -24,10 +26,10 @@ mod common;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::{Backend, Env, INSERT, Kind, REACH, Worker, insert};
+use common::{Conn, Env, INSERT, Kind, Layer, LayerConnection, REACH, Worker, insert, released_by_kill};
 use dbfault::{
-    ConnId, Connection, Dialect, Driver, Event, EventKind, FaultPlan, Faults, FaultyConnection, LogEntry,
-    MockConnection, Op, Row, Rule, Value,
+    AsyncConnection, AsyncDriver, ConnId, Connection, Dialect, Driver, Event, EventKind, FaultPlan, Faults,
+    LogEntry, Op, Row, Rule, Value,
 };
 use rstest::rstest;
 
@@ -41,12 +43,12 @@ fn fixture(name: &str) -> FaultPlan {
 
 #[rstest]
 fn outage_kills_live_connections_and_refuses_connects_until_restore(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
 ) {
     check!(kind, |env| outage_body(env));
 }
 
-fn outage_body<D: Driver>(env: Env<D>) {
+fn outage_body<L: Layer>(env: Env<L>) {
     let mut idle = env.connect();
     let mut busy = env.connect();
     busy.begin().expect("begin");
@@ -96,11 +98,13 @@ fn outage_body<D: Driver>(env: Env<D>) {
 }
 
 #[rstest]
-fn restart_kills_live_connections_and_accepts_new_ones(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn restart_kills_live_connections_and_accepts_new_ones(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| restart_body(env));
 }
 
-fn restart_body<D: Driver>(env: Env<D>) {
+fn restart_body<L: Layer>(env: Env<L>) {
     let mut idle = env.connect();
     let mut busy = env.connect();
     busy.begin().expect("begin");
@@ -126,11 +130,13 @@ fn restart_body<D: Driver>(env: Env<D>) {
 }
 
 #[rstest]
-fn kill_kills_one_connection_and_rolls_back_its_transaction(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn kill_kills_one_connection_and_rolls_back_its_transaction(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| kill_body(env));
 }
 
-fn kill_body<D: Driver>(env: Env<D>) {
+fn kill_body<L: Layer>(env: Env<L>) {
     let mut victim = env.connect();
     let mut bystander = env.connect();
     victim.begin().expect("begin");
@@ -162,11 +168,13 @@ fn kill_body<D: Driver>(env: Env<D>) {
 }
 
 #[rstest]
-fn live_connections_are_the_open_unkilled_ones_sorted(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn live_connections_are_the_open_unkilled_ones_sorted(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| live_body(env));
 }
 
-fn live_body<D: Driver>(env: Env<D>) {
+fn live_body<L: Layer>(env: Env<L>) {
     assert!(env.faults.live_connections().is_empty());
     let conns: Vec<_> = (0..4).map(|_| env.connect()).collect();
     let mut ids: Vec<ConnId> = conns.iter().map(Connection::id).collect();
@@ -186,6 +194,41 @@ fn live_body<D: Driver>(env: Env<D>) {
     drop(killed);
     assert_eq!(env.faults.live_connections(), [alive.id()]);
     assert_eq!(env.backend.open_connections().unwrap_or(1), 1);
+}
+
+/// The inner connection of a killed connection is released once, at the
+/// kill (how: see [`released_by_kill`]), and not again when its owner
+/// closes or drops it; one its owner closes is closed once and dropped.
+#[rstest]
+fn a_killed_connection_is_released_once_at_the_kill(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Killer::Kill, Killer::Restart, Killer::Outage)] killer: Killer,
+) {
+    check!(kind, Gated::new, |env| released_body(env, killer));
+}
+
+fn released_body<L: Layer<Inner = Gated<D>>, D>(env: Env<L>, killer: Killer) {
+    let gate = Arc::clone(&env.driver.inner().gate);
+    let mut conn = env.connect();
+    let id = conn.id();
+    assert_eq!(gate.released(), (0, 0));
+    killer.strike(&env.faults, id);
+    assert_eq!(gate.released(), released_by_kill::<L>());
+    assert_eq!(env.backend.inner_open(id), env.backend.server().map(|_| false));
+    conn.close().expect("closing a killed connection succeeds");
+    drop(conn);
+    assert_eq!(gate.released(), released_by_kill::<L>(), "released once");
+
+    env.faults.restore();
+    let mut owned = env.connect();
+    let before = gate.released();
+    owned.close().expect("close");
+    drop(owned);
+    assert_eq!(
+        gate.released(),
+        (before.0 + 1, before.1 + 1),
+        "an owner's close closes the inner connection once, then drops it"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -216,7 +259,10 @@ const GATE: &str = "/* gate */";
 /// A test-only driver adapter: an `execute` whose statement contains
 /// [`GATE`], and (once [`Gate::hold_connects`] was called) a `connect`,
 /// runs in the wrapped driver and then waits there until the test opens
-/// the gate. That is an operation in flight, deterministically.
+/// the gate. That is an operation in flight, deterministically. It also
+/// counts how its connections are released: `close` calls and drops. Like the
+/// crate's own wrappers, it is a sync driver over a sync one and an async
+/// driver over an async one (waiting without blocking the thread).
 #[derive(Debug)]
 struct Gated<D> {
     inner: D,
@@ -236,6 +282,8 @@ impl<D> Gated<D> {
 struct Gate {
     state: Mutex<GateState>,
     changed: Condvar,
+    /// Wakes the async operations waiting in [`Gate::pass_async`].
+    opened: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -243,6 +291,10 @@ struct GateState {
     hold_connects: bool,
     inside: usize,
     open: bool,
+    /// How many times an inner connection's `close` was called.
+    closes: usize,
+    /// How many inner connections were dropped.
+    drops: usize,
 }
 
 impl Gate {
@@ -260,12 +312,33 @@ impl Gate {
 
     /// Called by an operation in flight: counts it in, waits for `open`.
     fn pass(&self) {
-        let mut state = self.state();
-        state.inside += 1;
-        self.changed.notify_all();
+        let mut state = self.enter();
         while !state.open {
             state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// [`pass`](Gate::pass) for an async operation: waits without blocking
+    /// the thread.
+    async fn pass_async(&self) {
+        drop(self.enter());
+        loop {
+            let opened = self.opened.notified();
+            tokio::pin!(opened);
+            opened.as_mut().enable();
+            if self.state().open {
+                return;
+            }
+            opened.await;
+        }
+    }
+
+    /// Counts an operation in.
+    fn enter(&self) -> MutexGuard<'_, GateState> {
+        let mut state = self.state();
+        state.inside += 1;
+        self.changed.notify_all();
+        state
     }
 
     /// Waits until `n` operations are held; whether they are.
@@ -286,9 +359,17 @@ impl Gate {
         true
     }
 
+    /// How the inner connections were released so far: `close` calls and
+    /// drops.
+    fn released(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.closes, state.drops)
+    }
+
     fn open(&self) {
         self.state().open = true;
         self.changed.notify_all();
+        self.opened.notify_waiters();
     }
 }
 
@@ -347,7 +428,68 @@ impl<C: Connection> Connection for GatedConnection<C> {
         self.inner.in_transaction()
     }
     fn close(&mut self) -> dbfault::Result<()> {
+        self.gate.state().closes += 1;
         self.inner.close()
+    }
+}
+
+impl<C> Drop for GatedConnection<C> {
+    fn drop(&mut self) {
+        self.gate.state().drops += 1;
+    }
+}
+
+impl<D: AsyncDriver> AsyncDriver for Gated<D> {
+    type Connection = GatedConnection<D::Connection>;
+
+    async fn connect(&self) -> dbfault::Result<Self::Connection> {
+        let inner = self.inner.connect().await?;
+        if self.gate.holds_connects() {
+            self.gate.pass_async().await;
+        }
+        Ok(GatedConnection {
+            inner,
+            gate: Arc::clone(&self.gate),
+        })
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.inner.dialect()
+    }
+}
+
+impl<C: AsyncConnection> AsyncConnection for GatedConnection<C> {
+    fn id(&self) -> ConnId {
+        self.inner.id()
+    }
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> dbfault::Result<u64> {
+        let result = self.inner.execute(sql, params).await;
+        if sql.contains(GATE) {
+            self.gate.pass_async().await;
+        }
+        result
+    }
+    async fn query(&mut self, sql: &str, params: &[Value]) -> dbfault::Result<Vec<Row>> {
+        self.inner.query(sql, params).await
+    }
+    async fn begin(&mut self) -> dbfault::Result<()> {
+        self.inner.begin().await
+    }
+    async fn commit(&mut self) -> dbfault::Result<()> {
+        self.inner.commit().await
+    }
+    async fn rollback(&mut self) -> dbfault::Result<()> {
+        self.inner.rollback().await
+    }
+    async fn ping(&mut self) -> dbfault::Result<()> {
+        self.inner.ping().await
+    }
+    fn in_transaction(&self) -> bool {
+        self.inner.in_transaction()
+    }
+    async fn close(&mut self) -> dbfault::Result<()> {
+        self.gate.state().closes += 1;
+        self.inner.close().await
     }
 }
 
@@ -356,13 +498,13 @@ impl<C: Connection> Connection for GatedConnection<C> {
 /// its transaction) and the caller sees a disconnect.
 #[rstest]
 fn a_kill_reaches_an_operation_in_flight(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
     #[values(Killer::Kill, Killer::Restart, Killer::Outage)] killer: Killer,
 ) {
     check!(kind, Gated::new, |env| in_flight_body(env, killer));
 }
 
-fn in_flight_body<D: Driver>(env: Env<Gated<D>>, killer: Killer) {
+fn in_flight_body<L: Layer<Inner = Gated<D>>, D>(env: Env<L>, killer: Killer) {
     let gate = Arc::clone(&env.driver.inner().gate);
     let mut conn = env.connect();
     let id = conn.id();
@@ -386,20 +528,22 @@ fn in_flight_body<D: Driver>(env: Env<Gated<D>>, killer: Killer) {
     // dropped: the transaction is rolled back and its lock released now.
     assert_eq!(env.backend.inner_open(id), env.backend.server().map(|_| false));
     assert_eq!(env.committed(), Vec::<i64>::new());
+    assert_eq!(gate.released(), released_by_kill::<L>());
     env.assert_gone(&mut conn, true);
+    assert_eq!(gate.released(), released_by_kill::<L>(), "released once");
 }
 
 /// A hang rule holds an operation until the rule is disarmed, or until its
 /// connection dies: a killed connection's caller hears of it at once.
 #[rstest]
 fn a_kill_ends_a_hang_on_that_connection(
-    #[values(Kind::Sqlite, Kind::Mock)] kind: Kind,
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
     #[values(Killer::Kill, Killer::Restart, Killer::Outage)] killer: Killer,
 ) {
     check!(kind, |env| hang_killed_body(env, killer));
 }
 
-fn hang_killed_body<D: Driver>(env: Env<D>, killer: Killer) {
+fn hang_killed_body<L: Layer>(env: Env<L>, killer: Killer) {
     let mut conn = env.connect();
     let id = conn.id();
     conn.begin().expect("begin");
@@ -424,11 +568,13 @@ fn hang_killed_body<D: Driver>(env: Env<D>, killer: Killer) {
 /// A connect held by a hang rule while an outage begins is refused once
 /// released: it never reaches the server.
 #[rstest]
-fn a_connect_held_through_the_start_of_an_outage_is_refused(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn a_connect_held_through_the_start_of_an_outage_is_refused(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| connect_hang_outage_body(env));
 }
 
-fn connect_hang_outage_body<D: Driver>(env: Env<D>) {
+fn connect_hang_outage_body<L: Layer>(env: Env<L>) {
     let guard = env.faults.arm(Rule::on(Op::Connect).hang()).expect("arm");
     let driver = Arc::clone(&env.driver);
     let worker = Worker::spawn(move || driver.connect());
@@ -450,11 +596,13 @@ fn connect_hang_outage_body<D: Driver>(env: Env<D>) {
 /// A connect in flight in the wrapped driver while an outage begins (so
 /// the outage cannot kill it yet) fails, and its connection is closed.
 #[rstest]
-fn a_connect_in_flight_at_the_start_of_an_outage_is_refused(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn a_connect_in_flight_at_the_start_of_an_outage_is_refused(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, Gated::new, |env| connect_in_flight_body(env));
 }
 
-fn connect_in_flight_body<D: Driver>(env: Env<Gated<D>>) {
+fn connect_in_flight_body<L: Layer<Inner = Gated<D>>, D>(env: Env<L>) {
     let gate = Arc::clone(&env.driver.inner().gate);
     gate.hold_connects();
     let driver = Arc::clone(&env.driver);
@@ -472,6 +620,7 @@ fn connect_in_flight_body<D: Driver>(env: Env<Gated<D>>) {
         0,
         "the server closed it"
     );
+    assert_eq!(gate.released(), released_by_kill::<L>());
     env.faults.restore();
     env.connect().ping().expect("connects work after restore");
 }
@@ -480,11 +629,13 @@ fn connect_in_flight_body<D: Driver>(env: Env<Gated<D>>) {
 // Journal.
 
 #[rstest]
-fn every_fired_rule_writes_a_fault_event(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn every_fired_rule_writes_a_fault_event(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| journal_rules_body(env));
 }
 
-fn journal_rules_body<D: Driver>(env: Env<D>) {
+fn journal_rules_body<L: Layer>(env: Env<L>) {
     let mut conn = env.connect();
     let id = conn.id();
     env.clock.advance(Duration::from_millis(5));
@@ -548,11 +699,13 @@ fn journal_rules_body<D: Driver>(env: Env<D>) {
 }
 
 #[rstest]
-fn server_wide_faults_are_journaled(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn server_wide_faults_are_journaled(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| journal_server_body(env));
 }
 
-fn journal_server_body<D: Driver>(env: Env<D>) {
+fn journal_server_body<L: Layer>(env: Env<L>) {
     let a = env.connect();
     let _b = env.connect();
     assert!(env.faults.kill(a.id()));
@@ -592,14 +745,18 @@ struct Run {
 
 /// A fixed workload of writes over two connections, autocommit and in
 /// transactions, reconnecting after a disconnect, against a fresh mock
-/// server with `plan` loaded. The workload journals its own connects and
-/// closes next to the fault layer's events.
-fn flaky_run(plan: &FaultPlan) -> Run {
-    let (inner, backend) = Backend::mock();
-    let server = backend.server().expect("a mock").clone();
-    let env = Env::new(inner, backend);
+/// server (`kind`: through the sync or the async fault layer) with `plan`
+/// loaded.
+fn flaky_run(kind: Kind, plan: &FaultPlan) -> Run {
+    check!(kind, |env| flaky_body(env, plan))
+}
+
+/// The workload of [`flaky_run`]. It journals its own connects and closes
+/// next to the fault layer's events.
+fn flaky_body<L: Layer>(env: Env<L>, plan: &FaultPlan) -> Run {
+    let server = env.backend.server().expect("a mock").clone();
     let _plan = env.faults.load(plan).expect("load");
-    let mut slots: [Option<FaultyConnection<MockConnection>>; 2] = [None, None];
+    let mut slots: [Option<Conn<L>>; 2] = [None, None];
     for step in 0..300_i64 {
         env.clock.advance(Duration::from_millis(1));
         let slot = &mut slots[(step % 2) as usize];
@@ -639,11 +796,11 @@ fn flaky_run(plan: &FaultPlan) -> Run {
     }
 }
 
-#[test]
-fn the_same_plan_and_workload_give_the_same_journal() {
+#[rstest]
+fn the_same_plan_and_workload_give_the_same_journal(#[values(Kind::Mock, Kind::AsyncMock)] kind: Kind) {
     let plan = fixture("flaky_writes.toml");
-    let first = flaky_run(&plan);
-    let second = flaky_run(&plan);
+    let first = flaky_run(kind, &plan);
+    let second = flaky_run(kind, &plan);
     assert_eq!(
         first.timeline, second.timeline,
         "timelines differ:\n{}\n---\n{}",
@@ -663,14 +820,26 @@ fn the_same_plan_and_workload_give_the_same_journal() {
         .rules()
         .iter()
         .fold(FaultPlan::new(plan.seed() + 1), |p, r| p.rule(r.clone()));
-    assert_ne!(flaky_run(&reseeded).timeline, first.timeline);
+    assert_ne!(flaky_run(kind, &reseeded).timeline, first.timeline);
+
+    // The sync and the async fault layer decide alike: the same faults at
+    // the same calls, so the same journal, server log and commits.
+    let sync = flaky_run(Kind::Mock, &plan);
+    assert_eq!(
+        first.timeline, sync.timeline,
+        "{kind:?} and the sync layer differ:\n{}\n---\n{}",
+        first.timeline, sync.timeline
+    );
+    assert_eq!(first, sync);
 }
 
 // ---------------------------------------------------------------------------
 // Plans.
 
 #[rstest]
-fn load_arms_every_rule_reseeds_and_the_plan_guard_disarms(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn load_arms_every_rule_reseeds_and_the_plan_guard_disarms(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     let plan = fixture("flaky_writes.toml");
     // What the plan's first rule does, armed alone after seeding by hand.
     let reference = check!(kind, |env| {
@@ -684,7 +853,7 @@ fn load_arms_every_rule_reseeds_and_the_plan_guard_disarms(#[values(Kind::Sqlite
     check!(kind, |env| load_body(env, &plan, &reference));
 }
 
-fn load_body<D: Driver>(env: Env<D>, plan: &FaultPlan, reference: &[bool]) {
+fn load_body<L: Layer>(env: Env<L>, plan: &FaultPlan, reference: &[bool]) {
     env.faults.seed(plan.seed() + 1000);
     let loaded = env.faults.load(plan).expect("load");
     assert_eq!(loaded.guards().len(), plan.rules().len());
@@ -722,11 +891,13 @@ fn load_body<D: Driver>(env: Env<D>, plan: &FaultPlan, reference: &[bool]) {
 /// `commit_cut_after_apply.toml`: the second commit reaches the server,
 /// which applies it, then the connection drops.
 #[rstest]
-fn the_ambiguous_commit_scenario(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn the_ambiguous_commit_scenario(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| ambiguous_commit_body(env));
 }
 
-fn ambiguous_commit_body<D: Driver>(env: Env<D>) {
+fn ambiguous_commit_body<L: Layer>(env: Env<L>) {
     let _plan = env
         .faults
         .load(&fixture("commit_cut_after_apply.toml"))
@@ -749,11 +920,13 @@ fn ambiguous_commit_body<D: Driver>(env: Env<D>) {
 /// `connect_storm.toml`: the first three connects are refused, and two
 /// pings are slow.
 #[rstest]
-fn the_connect_storm_scenario(#[values(Kind::Sqlite, Kind::Mock)] kind: Kind) {
+fn the_connect_storm_scenario(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+) {
     check!(kind, |env| connect_storm_body(env));
 }
 
-fn connect_storm_body<D: Driver>(env: Env<D>) {
+fn connect_storm_body<L: Layer>(env: Env<L>) {
     let _plan = env.faults.load(&fixture("connect_storm.toml")).expect("load");
     for _ in 0..3 {
         let err = env.driver.connect().expect_err("refused");

@@ -1,10 +1,19 @@
-//! Helpers shared by the fault-layer tests: one [`Env`] per test (a
-//! `FaultyDriver` over a fresh SQLite database or a fresh `MockServer`, on a
-//! manual clock, journaled), the [`check!`] macro that runs one generic body
-//! against each driver kind, and the assertions every body shares.
+//! Helpers shared by the fault-layer tests: one [`Env`] per test (a fault
+//! layer over a fresh SQLite database or a fresh `MockServer`, on a manual
+//! clock, journaled), the [`check!`] macro that runs one generic body
+//! against each [`Kind`] (sync and async fault layer, each over SQLite and
+//! the mock), and the assertions every body shares.
+//!
+//! A body is generic over a [`Layer`]: a sync `Driver` (the sync
+//! `FaultyDriver<D>`, or the async one behind the [`Synced`] adapter, which
+//! blocks on each call) plus what the test inspects of the layer. Where the
+//! async layer legitimately behaves otherwise, the harness says so in one
+//! place, branching on [`Layer::ASYNC`].
 //!
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
+
+mod synced;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,24 +22,44 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use dbfault::{
-    Clock, ConnId, Connection, Driver, Error, ErrorClass, ErrorKind, Faults, FaultyConnection, FaultyDriver,
+    AsyncDriver, Clock, ConnId, Connection, Driver, Error, ErrorClass, ErrorKind, Faults, FaultyDriver,
     Journal, MockDriver, MockServer, Op, SqliteDriver, Value,
 };
 
-/// Which driver the fault layer wraps.
+pub(crate) use synced::{Layer, LayerConnection, Synced};
+
+/// Which fault layer, over which driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// The sync `FaultyDriver<SqliteDriver>`.
     Sqlite,
+    /// The sync `FaultyDriver<MockDriver>`.
     Mock,
+    /// The async `FaultyDriver<Blocking<SqliteDriver>>`, behind [`Synced`].
+    AsyncSqlite,
+    /// The async `FaultyDriver<AsyncMockDriver>`, behind [`Synced`].
+    AsyncMock,
 }
 
-/// Runs a generic test body once against the driver of `kind`.
+impl Kind {
+    /// Every kind, sync first.
+    pub(crate) const ALL: [Kind; 4] = [Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock];
+}
+
+/// The connection type of a [`Layer`].
+pub(crate) type Conn<L> = <L as Driver>::Connection;
+
+/// Runs a generic test body once against the fault layer and driver of
+/// `kind`.
 ///
 /// `check!(kind, |env| body(env, ...))` builds a fresh [`Env`] over a fresh
-/// SQLite in-memory database or a fresh `MockServer` and evaluates the body
-/// with it; the body is a generic `fn body<D: Driver>(env: Env<D>, ...)`,
-/// instantiated once per driver. `check!(kind, wrap, |env| ...)` first
-/// wraps the inner driver with `wrap` (a test-only driver adapter).
+/// SQLite in-memory database or a fresh `MockServer`, through the sync
+/// fault layer or the async one (the latter over `Blocking<SqliteDriver>`
+/// or `AsyncMockDriver`, behind [`Synced`]), and evaluates the body with
+/// it; the body is a generic `fn body<L: Layer>(env: Env<L>, ...)`,
+/// instantiated once per kind. `check!(kind, wrap, |env| ...)` first wraps
+/// the inner driver (sync or async) with `wrap`, a test-only driver adapter
+/// generic enough for all four.
 macro_rules! check {
     ($kind:expr, |$env:ident| $body:expr) => {
         check!($kind, ::std::convert::identity, |$env| $body)
@@ -39,12 +68,23 @@ macro_rules! check {
         match $kind {
             $crate::common::Kind::Sqlite => {
                 let (inner, backend) = $crate::common::Backend::sqlite();
-                let $env = $crate::common::Env::new(($wrap)(inner), backend);
+                let $env = $crate::common::Env::sync(($wrap)(inner), backend);
                 $body
             }
             $crate::common::Kind::Mock => {
                 let (inner, backend) = $crate::common::Backend::mock();
-                let $env = $crate::common::Env::new(($wrap)(inner), backend);
+                let $env = $crate::common::Env::sync(($wrap)(inner), backend);
+                $body
+            }
+            $crate::common::Kind::AsyncSqlite => {
+                let (inner, backend) = $crate::common::Backend::sqlite();
+                let $env =
+                    $crate::common::Env::asynchronous(($wrap)(::dbfault::Blocking::new(inner)), backend);
+                $body
+            }
+            $crate::common::Kind::AsyncMock => {
+                let (inner, backend) = $crate::common::Backend::mock();
+                let $env = $crate::common::Env::asynchronous(($wrap)(inner.server().async_driver()), backend);
                 $body
             }
         }
@@ -166,27 +206,47 @@ impl Backend {
     }
 }
 
-/// One test's world: the faulty driver, its handle, its manual clock and
+/// One test's world: the fault layer, its handle, its manual clock and
 /// journal, and a view of the database behind it.
-pub(crate) struct Env<D: Driver> {
+pub(crate) struct Env<L> {
     /// Shared, so that a worker thread can connect.
-    pub(crate) driver: Arc<FaultyDriver<D>>,
+    pub(crate) driver: Arc<L>,
     pub(crate) faults: Faults,
     pub(crate) clock: Clock,
     pub(crate) journal: Journal,
     pub(crate) backend: Backend,
 }
 
-impl<D: Driver> Env<D> {
-    /// Wraps `inner`, journaling on a manual clock (so a `delay` advances
-    /// the clock instead of sleeping).
-    pub(crate) fn new(inner: D, backend: Backend) -> Self {
-        let journal = Journal::with_clock(Clock::manual());
+/// A fault layer over `inner`, journaling on a manual clock (so a `delay`
+/// advances the clock instead of sleeping), and its journal.
+fn faulty<D>(inner: D) -> (FaultyDriver<D>, Journal) {
+    let journal = Journal::with_clock(Clock::manual());
+    let driver = FaultyDriver::new(inner).with_journal(journal.clone());
+    (driver, journal)
+}
+
+impl<D: Driver> Env<FaultyDriver<D>> {
+    /// The sync fault layer over `inner`.
+    pub(crate) fn sync(inner: D, backend: Backend) -> Self {
+        let (driver, journal) = faulty(inner);
+        Env::new(driver, journal, backend)
+    }
+}
+
+impl<A: AsyncDriver> Env<Synced<FaultyDriver<A>>> {
+    /// The async fault layer over `inner`, behind [`Synced`].
+    pub(crate) fn asynchronous(inner: A, backend: Backend) -> Self {
+        let (driver, journal) = faulty(inner);
+        Env::new(Synced::new(driver), journal, backend)
+    }
+}
+
+impl<L: Layer> Env<L> {
+    fn new(driver: L, journal: Journal, backend: Backend) -> Self {
         let clock = journal.clock().clone();
-        let driver = Arc::new(FaultyDriver::new(inner).with_journal(journal.clone()));
         let faults = driver.faults();
         Env {
-            driver,
+            driver: Arc::new(driver),
             faults,
             clock,
             journal,
@@ -195,7 +255,7 @@ impl<D: Driver> Env<D> {
     }
 
     /// Connects through the fault layer; the connect must succeed.
-    pub(crate) fn connect(&self) -> FaultyConnection<D::Connection> {
+    pub(crate) fn connect(&self) -> Conn<L> {
         self.driver.connect().expect("connect through the fault layer")
     }
 
@@ -216,18 +276,14 @@ impl<D: Driver> Env<D> {
             "{err}"
         );
         assert_eq!(
-            self.driver.inner().dialect().classify(err),
+            self.driver.inner_dialect().classify(err),
             ErrorClass::Disconnect,
             "{err}"
         );
         assert!(self.driver.dialect().is_disconnect(err), "{err}");
         assert_eq!(err.is_injected(), injected, "{err}");
         if injected {
-            assert_eq!(
-                err.code(),
-                self.driver.inner().dialect().disconnect_code(),
-                "{err}"
-            );
+            assert_eq!(err.code(), self.driver.inner_dialect().disconnect_code(), "{err}");
         }
     }
 
@@ -237,7 +293,7 @@ impl<D: Driver> Env<D> {
     /// transaction, the fault layer no longer counts it live, the inner
     /// connection is closed (mock: the server closed it; SQLite: a second
     /// connection can take the write lock), and closing it succeeds.
-    pub(crate) fn assert_gone(&self, conn: &mut FaultyConnection<D::Connection>, injected: bool) {
+    pub(crate) fn assert_gone(&self, conn: &mut Conn<L>, injected: bool) {
         let id = conn.id();
         for op in [
             Op::Execute,
@@ -258,6 +314,25 @@ impl<D: Driver> Env<D> {
         self.backend.assert_write_lock_free();
         conn.close().expect("closing a gone connection succeeds");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Where the async fault layer legitimately differs from the sync one. Each
+// difference is one function here, named for what it answers; a body asks
+// it rather than branching on the kind itself.
+
+/// How the fault layer releases the inner connection of a connection it
+/// kills (by a rule, `kill`, `restart`, `outage`, or an outage that began
+/// during the connect): `(close calls, drops)` of that inner connection.
+///
+/// The sync layer calls the inner connection's `close` (ignoring its
+/// error), then drops it. The async layer cannot await in a kill (it runs
+/// on the killer's thread, perhaps in no runtime), so it only drops the
+/// inner connection; the async drivers close on drop (`AsyncMockConnection`
+/// and `BlockingConnection` both do), so the server sees the connection
+/// closed at the same moment either way.
+pub(crate) fn released_by_kill<L: Layer>() -> (usize, usize) {
+    if L::ASYNC { (0, 1) } else { (1, 1) }
 }
 
 /// Runs `op` on `conn` the way every action test does: `execute` writes 2,
