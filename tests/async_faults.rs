@@ -8,6 +8,7 @@
 //! await leaves its connection usable. Also: with every trait in scope, no
 //! call is ambiguous.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -167,4 +168,47 @@ async fn with_every_trait_in_scope_no_call_is_ambiguous() {
     let mut blocking = Blocking::new(sqlite.clone()).connect().await.unwrap();
     assert_eq!(blocking.query("SELECT 1", &[]).await.unwrap().len(), 1);
     assert_eq!(sqlite.connect().unwrap().query("SELECT 1", &[]).unwrap().len(), 1);
+}
+
+/// A `disconnect_after_apply` rule that fired kills its connection even if
+/// the caller drops the call's future before it returns: the server side
+/// does not care that the client gave up. The rule fires on the first poll
+/// (counted and journaled as a disconnect); the mock then yields before the
+/// server applies the commit and once after, so the future is dropped
+/// with the commit not yet applied (1 poll) and applied (2 polls).
+#[rstest]
+#[case::before_the_server_applied(1, false)]
+#[case::after_the_server_applied(2, true)]
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_disconnect_after_apply_still_kills_the_connection(
+    #[case] polls: usize,
+    #[case] applied: bool,
+) {
+    let (server, driver, faults) = mock();
+    let mut conn = driver.connect().await.unwrap();
+    let id = conn.id();
+    conn.begin().await.unwrap();
+    conn.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    let guard = faults.arm(Rule::on(Op::Commit).disconnect_after_apply()).unwrap();
+    {
+        let mut commit = std::pin::pin!(conn.commit());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for _ in 0..polls {
+            assert!(commit.as_mut().poll(&mut cx).is_pending());
+        }
+    }
+    assert_eq!(guard.hits(), 1, "the rule fired");
+    let expected: &[&str] = if applied {
+        &["INSERT INTO t VALUES (1)"]
+    } else {
+        &[]
+    };
+    assert_eq!(server.committed_sql(), expected);
+    // The rule fired, so the connection is dead, as it is when the call
+    // runs to its end.
+    assert!(conn.is_dead(), "a fired disconnect_after_apply left {id} alive");
+    assert!(faults.live_connections().is_empty());
+    assert_eq!(server.open_connections(), 0);
+    let err = conn.ping().await.expect_err("the connection is dead");
+    assert!(err.is_disconnect() && err.is_injected(), "{err}");
 }

@@ -173,16 +173,37 @@ impl<C: AsyncConnection> FaultyConnection<C> {
 }
 
 /// One async call through the fault layer.
+///
+/// A fired `disconnect_after_apply` kills the connection even if the
+/// caller drops the call's future before it ends: the rule fired (it was
+/// counted and journaled), and the server does not care that the client
+/// gave up.
 macro_rules! faulty_call {
     ($self:ident, $op:expr, $sql:expr, |$conn:ident| $call:expr) => {{
         let then = $self.begin_call($op, $sql).await?;
+        let mut kill = KillOnDrop(matches!(then, Then::ApplyThenKill(_)).then_some(&*$self));
         let result = {
             let mut taken = $self.take($op)?;
             let $conn = taken.conn.as_mut().expect("taken until dropped");
             $call.await
         };
+        kill.0 = None;
         $self.end_call($op, then, result)
     }};
+}
+
+/// Kills its connection when dropped, unless emptied first: what stands
+/// behind a call's await once a rule decided the call kills it. Declared
+/// before the call's `Taken`, so it drops after it: the inner connection
+/// is back in its cell when the kill closes it.
+struct KillOnDrop<'a, C: Send + 'static>(Option<&'a FaultyConnection<C>>);
+
+impl<C: Send + 'static> Drop for KillOnDrop<'_, C> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.kill_now();
+        }
+    }
 }
 
 impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
