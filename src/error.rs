@@ -40,6 +40,9 @@ pub enum ErrorKind {
     /// A malformed fault scenario or plan; [`Error::line`] and
     /// [`Error::field`] locate the problem, when known.
     Scenario,
+    /// A saved journal that cannot be read back (or written);
+    /// [`Error::line`] and [`Error::field`] locate the problem, when known.
+    Journal,
 }
 
 impl fmt::Display for ErrorKind {
@@ -52,6 +55,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Closed => "connection closed",
             ErrorKind::Config => "invalid configuration",
             ErrorKind::Scenario => "invalid fault scenario",
+            ErrorKind::Journal => "invalid saved journal",
         })
     }
 }
@@ -187,6 +191,17 @@ impl Error {
     /// known; [`line`](Error::line) and [`field`](Error::field) return the
     /// location as data.
     pub fn scenario(line: Option<usize>, field: &str, why: impl fmt::Display) -> Self {
+        Error::located(ErrorKind::Scenario, line, field, why)
+    }
+
+    /// A saved journal that cannot be read: `line` (1-based, when known)
+    /// and `field` (empty when the problem is not in one field) locate the
+    /// problem, as for [`scenario`](Error::scenario).
+    pub fn journal(line: Option<usize>, field: &str, why: impl fmt::Display) -> Self {
+        Error::located(ErrorKind::Journal, line, field, why)
+    }
+
+    fn located(kind: ErrorKind, line: Option<usize>, field: &str, why: impl fmt::Display) -> Self {
         let mut at = Vec::new();
         if let Some(line) = line {
             at.push(format!("line {line}"));
@@ -199,7 +214,7 @@ impl Error {
         } else {
             format!("{}: {why}", at.join(", "))
         };
-        let mut e = Error::new(ErrorKind::Scenario, message);
+        let mut e = Error::new(kind, message);
         e.inner.line = line;
         e.inner.field = (!field.is_empty()).then(|| field.into());
         e

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = render_timeline(&events);
         }
         Err(e) => {
-            assert_eq!(e.kind(), ErrorKind::Scenario, "{e}");
+            assert_eq!(e.kind(), ErrorKind::Journal, "{e}");
             let lines = text.matches('\n').count() + 1;
             if let Some(line) = e.line() {
                 assert!((1..=lines).contains(&line), "line {line} of {lines}: {e}");

@@ -21,12 +21,12 @@ impl Journal {
     ///
     /// # Errors
     ///
-    /// A saved-journal error (see [`from_text`](Journal::from_text)) naming
-    /// the file, field `file`, when it cannot be written.
+    /// An [`ErrorKind::Journal`](crate::ErrorKind::Journal) error naming the
+    /// file, when it cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         std::fs::write(path, self.to_text()).map_err(|e| {
-            saved_journal_error(Some(path), None, "file", format!("cannot write it: {e}")).with_source(e)
+            saved_journal_error(Some(path), None, "", format!("cannot write it: {e}")).with_source(e)
         })
     }
 
@@ -45,14 +45,17 @@ impl Journal {
     /// assert_eq!(render_timeline(&events), journal.timeline());
     ///
     /// let err = Journal::from_text("1 0.000 c3 explode").unwrap_err();
-    /// assert!(err.to_string().contains("saved journal: line 1, field `kind`: unknown kind `explode`"));
+    /// assert_eq!(err.kind(), dbfault::ErrorKind::Journal);
+    /// assert_eq!((err.line(), err.field()), (Some(1), Some("kind")));
+    /// assert!(err.to_string().contains("invalid saved journal: line 1, field `kind`: unknown kind `explode`"));
     /// ```
     ///
     /// # Errors
     ///
-    /// An error headed "saved journal" that names the line and the field
-    /// (`saved journal: line 3, field ``kind``: unknown kind ...`; its kind
-    /// is [`ErrorKind::Scenario`](crate::ErrorKind::Scenario) for now): too few fields or text
+    /// An [`ErrorKind::Journal`](crate::ErrorKind::Journal) error that names
+    /// the line and the field, as data ([`Error::line`], [`Error::field`])
+    /// and in its message (`invalid saved journal: line 3, field ``kind``:
+    /// unknown kind ...`): too few fields or text
     /// after the detail (`fields`), a sequence number that is not a
     /// positive integer greater than the one before (`seq`), a malformed
     /// time (`at_us`), a connection that is neither `cN` nor `-` (`conn`),
@@ -66,13 +69,13 @@ impl Journal {
     ///
     /// # Errors
     ///
-    /// As [`from_text`](Journal::from_text), the heading naming the file
-    /// (`saved journal runs/a.journal: line 3, ...`); or the file cannot be
-    /// read (field `file`).
+    /// As [`from_text`](Journal::from_text), the message naming the file
+    /// first (`invalid saved journal: runs/a.journal: line 3, ...`); or the
+    /// file cannot be read (no line, no field).
     pub fn load(path: impl AsRef<Path>) -> Result<Vec<Event>> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            saved_journal_error(Some(path), None, "file", format!("cannot read it: {e}")).with_source(e)
+            saved_journal_error(Some(path), None, "", format!("cannot read it: {e}")).with_source(e)
         })?;
         parse_text(&text)
             .map_err(|(line, field, why)| saved_journal_error(Some(path), Some(line), field, why))
@@ -82,20 +85,19 @@ impl Journal {
 /// The error for a saved journal that cannot be read or written: `path`
 /// (when it came from a file), `line` (1-based) and `field` locate it.
 ///
-/// Its message is headed `saved journal`, so it never reads as a fault
-/// scenario's error. (Its kind is [`ErrorKind::Scenario`](crate::ErrorKind::Scenario)
-/// until the error model has a kind of its own for saved journals.)
+/// Its kind is [`ErrorKind::Journal`](crate::ErrorKind::Journal), so it
+/// never reads as a fault scenario's error; a file's path heads its message.
 fn saved_journal_error(
     path: Option<&Path>,
     line: Option<usize>,
     field: &str,
     why: impl fmt::Display,
 ) -> Error {
-    let heading = match path {
-        Some(path) => format!("saved journal {}", path.display()),
-        None => "saved journal".to_owned(),
-    };
-    Error::scenario(line, field, why).context(heading)
+    let err = Error::journal(line, field, why);
+    match path {
+        Some(path) => err.context(path.display()),
+        None => err,
+    }
 }
 
 /// A parse failure: the line (1-based), the field, why.
@@ -448,26 +450,23 @@ mod tests {
 
         std::fs::write(&path, "1 0 c1 connect\n2 0 c1 boom\n").unwrap();
         let err = Journal::load(&path).unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Scenario);
+        assert_eq!(err.kind(), crate::ErrorKind::Journal);
+        assert_eq!((err.line(), err.field()), (Some(2), Some("kind")));
         assert!(
             err.to_string().contains(&format!(
-                "saved journal {}: line 2, field `kind`: unknown kind `boom`",
+                "invalid saved journal: {}: line 2, field `kind`: unknown kind `boom`",
                 path.display()
             )),
             "{err}"
         );
         let err = Journal::load(dir.path().join("missing")).unwrap_err();
-        assert!(
-            err.to_string().contains("missing: field `file`: cannot read it"),
-            "{err}"
-        );
-        assert!(err.to_string().contains("saved journal "), "{err}");
+        assert!(err.to_string().contains("missing: cannot read it"), "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::Journal);
+        assert_eq!((err.line(), err.field()), (None, None));
         let err = j.save(dir.path().join("no-such-dir").join("x")).unwrap_err();
-        assert!(err.to_string().contains("saved journal "), "{err}");
-        assert!(
-            err.to_string().contains("x: field `file`: cannot write it"),
-            "{err}"
-        );
+        assert_eq!(err.kind(), crate::ErrorKind::Journal);
+        assert!(err.to_string().starts_with("invalid saved journal: "), "{err}");
+        assert!(err.to_string().contains("x: cannot write it"), "{err}");
     }
 
     #[test]
@@ -531,14 +530,14 @@ mod tests {
         for (bad, field, why) in cases {
             let text = format!("# dbfault journal v1\n1 0 c1 connect\n{bad}\n4 0 c1 checkout\n");
             let err = Journal::from_text(&text).expect_err(bad);
-            assert_eq!(err.kind(), crate::ErrorKind::Scenario, "{bad}");
+            assert_eq!(err.kind(), crate::ErrorKind::Journal, "{bad}");
+            assert_eq!((err.line(), err.field()), (Some(3), Some(*field)), "{bad}");
             let msg = err.to_string();
             // Headed as a saved journal's error, never as a fault scenario's.
             assert!(
-                msg.contains(&format!("saved journal: line 3, field `{field}`: ")),
+                msg.starts_with(&format!("invalid saved journal: line 3, field `{field}`: ")),
                 "{bad}: {msg}"
             );
-            assert!(err.message().starts_with("saved journal: "), "{bad}: {msg}");
             assert!(msg.contains(why), "{bad}: {msg}");
         }
     }
