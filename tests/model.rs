@@ -87,3 +87,22 @@ fn the_model_sees_faults_and_unknown_commits() {
         "faults {faults}, committed {committed}, unknown {unknown}"
     );
 }
+
+#[test]
+fn the_model_waits_times_out_and_kills_on_every_target() {
+    // Checkouts on an exhausted pool wait their full (virtual) timeout and
+    // fail with a timeout error; kill steps kill a live connection. Over a
+    // handful of seeds, every target does both.
+    for target in Target::all() {
+        let (mut timeouts, mut kills) = (0, 0);
+        for seed in 0..16 {
+            let report = check(target, &dbfault::FaultPlan::new(seed), 64).unwrap_or_else(|e| panic!("{e}"));
+            timeouts += report.timeouts;
+            kills += report.kills;
+        }
+        assert!(
+            timeouts > 0 && kills > 0,
+            "{target:?}: timeouts {timeouts}, kills {kills}"
+        );
+    }
+}

@@ -5,7 +5,12 @@
 //! [`check`] runs one [`FaultPlan`] on one [`Target`] (shell × driver): it
 //! arms the plan, derives the workload from the plan's seed, and after
 //! every step checks the pool's [`Invariants`] and that no connection was
-//! handed out inside a transaction. Once the workload is over the faults
+//! handed out inside a transaction. The workload also checks out when it
+//! holds every connection the pool may open: that checkout must wait its
+//! full timeout (virtual time on both shells) and fail with a timeout, so
+//! a broken capacity rule fails the run instead of hanging it; and its
+//! kill steps kill a connection the fault layer sees alive, held or idle.
+//! Once the workload is over the faults
 //! stop, and the pool must serve again within a bounded number of
 //! checkouts; then the journal invariants must hold, and the data must be
 //! what the callers were told: every write whose commit succeeded is
@@ -66,8 +71,9 @@ pub const DEFAULT_STEPS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Step {
-    /// Check out an engine connection into a new slot (skipped when the
-    /// workload already holds `size + max_overflow`).
+    /// Check out an engine connection into a new slot. When the workload
+    /// already holds `size + max_overflow` connections, the checkout must
+    /// wait its full timeout and fail with a timeout error.
     Checkout,
     /// Return a slot's connection to the pool.
     Return(usize),
@@ -95,7 +101,9 @@ pub enum Step {
     Outage,
     /// Bring it back.
     Restore,
-    /// Kill a slot's connection on the server side.
+    /// Kill one of the connections the fault layer sees alive (the n-th,
+    /// modulo how many there are), held or idle, on the server side; the
+    /// kill must take effect.
     Kill(usize),
     /// Let time pass.
     Advance(Duration),
@@ -204,6 +212,11 @@ pub struct Report {
     pub unknown: usize,
     /// Checkouts it took to serve again after the faults stopped.
     pub recovery_checkouts: usize,
+    /// Checkouts that found every connection held, waited their full
+    /// timeout, and failed with a timeout error.
+    pub timeouts: usize,
+    /// Connections killed by `Kill` steps.
+    pub kills: usize,
 }
 
 /// A failing run: what broke, where, and how to replay it.
@@ -296,13 +309,16 @@ impl std::error::Error for ModelFailure {
     }
 }
 
+/// How long a checkout waits: virtual time, on both shells.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The pool settings a seed stands for: size 2, overflow 1, and recycle,
 /// pre-ping and LIFO each on or off by a bit of the seed.
 pub fn pool_config(seed: u64) -> PoolConfig {
     let mut cfg = PoolConfig::new()
         .size(2)
         .max_overflow(1)
-        .timeout(Duration::from_secs(30));
+        .timeout(CHECKOUT_TIMEOUT);
     if seed & 1 == 1 {
         cfg = cfg.recycle(Duration::from_secs(3));
     }
@@ -579,6 +595,54 @@ impl Time {
         }
     }
 
+    /// A checkout on a pool whose every connection the workload holds: it
+    /// must wait its full timeout and fail with a timeout error. Tokio's
+    /// paused clock moves by itself once every task waits; the threaded
+    /// shell's manual clock is moved by this thread, once the checkout is
+    /// seen waiting, from a checkout thread it waits on for a bounded real
+    /// time, so a checkout that never returns fails the run instead of
+    /// hanging it.
+    async fn exhausted_checkout<P: AnyPool>(
+        &self,
+        pool: &P,
+        engine: &P::Engine,
+    ) -> std::result::Result<crate::Result<<P::Engine as AnyEngine>::Conn>, String> {
+        match self {
+            #[cfg(feature = "tokio")]
+            Time::Tokio => Ok(engine.connect().await),
+            Time::Manual(clock) => {
+                const REACH: Duration = Duration::from_secs(10);
+                let (tx, rx) = std::sync::mpsc::channel();
+                let engine = engine.clone();
+                std::thread::spawn(move || {
+                    // The run may have given up on this checkout.
+                    let _ = tx.send(block_on(engine.connect()));
+                });
+                let started = std::time::Instant::now();
+                let mut advanced = false;
+                loop {
+                    match rx.recv_timeout(Duration::from_micros(200)) {
+                        Ok(result) => return Ok(result),
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            return Err("the checkout thread panicked".to_owned());
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    }
+                    if started.elapsed() > REACH {
+                        return Err(format!(
+                            "a checkout on an exhausted pool did not return within {REACH:?} of real time \
+                             after the clock passed its timeout"
+                        ));
+                    }
+                    if !advanced && pool.status().waiting > 0 {
+                        clock.advance(CHECKOUT_TIMEOUT);
+                        advanced = true;
+                    }
+                }
+            }
+        }
+    }
+
     /// Lets work spawned by the pool (the tokio shell's resets) finish:
     /// waits until only the `held` connections are out.
     async fn settle<P: AnyPool>(&self, pool: &P, held: usize) {
@@ -605,6 +669,7 @@ enum Told {
 }
 
 struct Run<'a, P: AnyPool> {
+    pool: &'a P,
     faults: &'a Faults,
     engine: P::Engine,
     slots: Vec<<P::Engine as AnyEngine>::Conn>,
@@ -612,6 +677,8 @@ struct Run<'a, P: AnyPool> {
     next_tag: u64,
     inv: Invariants,
     capacity: usize,
+    timeouts: usize,
+    kills: usize,
 }
 
 async fn run<P: AnyPool>(
@@ -625,6 +692,7 @@ async fn run<P: AnyPool>(
 ) -> std::result::Result<Report, ModelFailure> {
     let status = pool.status();
     let mut run: Run<'_, P> = Run {
+        pool,
         faults,
         engine: pool.engine(),
         slots: Vec::new(),
@@ -632,6 +700,8 @@ async fn run<P: AnyPool>(
         next_tag: 0,
         inv: Invariants::new(),
         capacity: status.size + status.max_overflow,
+        timeouts: 0,
+        kills: 0,
     };
     let fail = |what: String, step: Option<(usize, Step)>| ModelFailure {
         target: None,
@@ -668,6 +738,8 @@ async fn run<P: AnyPool>(
         steps: workload.steps().len(),
         faults: journal.count(EventKind::Fault),
         recovery_checkouts,
+        timeouts: run.timeouts,
+        kills: run.kills,
         ..Report::default()
     };
     for (tags, told) in &run.told {
@@ -719,6 +791,26 @@ impl<P: AnyPool> Run<'_, P> {
 
     async fn step(&mut self, step: &Step, time: &Time) -> std::result::Result<(), String> {
         match *step {
+            Step::Checkout if self.slots.len() >= self.capacity => {
+                if self.pool.status().checked_out < self.capacity {
+                    // An invalidated slot gave its connection back.
+                    return Ok(());
+                }
+                match time.exhausted_checkout(self.pool, &self.engine).await? {
+                    Ok(conn) => {
+                        return Err(format!(
+                            "a checkout got {conn:?} while the workload held all {} connections",
+                            self.capacity
+                        ));
+                    }
+                    Err(e) if e.kind() == ErrorKind::Timeout => self.timeouts += 1,
+                    Err(e) => {
+                        return Err(format!(
+                            "a checkout on an exhausted pool failed with {e}, not a timeout"
+                        ));
+                    }
+                }
+            }
             Step::Checkout => {
                 if self.slots.len() < self.capacity {
                     if let Ok(mut conn) = self.engine.connect().await {
@@ -772,8 +864,13 @@ impl<P: AnyPool> Run<'_, P> {
             Step::Outage => self.faults.outage(),
             Step::Restore => self.faults.restore(),
             Step::Kill(i) => {
-                if let Some(id) = self.slot(i).and_then(|i| self.slots[i].held_id()) {
-                    self.faults.kill(id);
+                let live = self.faults.live_connections();
+                if !live.is_empty() {
+                    let id = live[i % live.len()];
+                    if !self.faults.kill(id) {
+                        return Err(format!("killing {id}, alive a moment ago, had no effect"));
+                    }
+                    self.kills += 1;
                 }
             }
             Step::Advance(d) => time.advance(d).await,
