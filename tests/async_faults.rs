@@ -78,10 +78,12 @@ fn an_injected_error_of_class_disconnect_kills_the_connection(#[case] asynchrono
                 let (_server, driver, faults) = mock();
                 let _g = faults.arm(rule).unwrap();
                 let mut conn = driver.connect().await.unwrap();
+                assert!(!conn.is_broken());
                 assert_eq!(
                     conn.execute("SELECT 1", &[]).await.unwrap_err().code(),
                     Some("57P01")
                 );
+                assert!(conn.is_broken(), "a killed connection is broken");
                 assert_eq!(
                     conn.execute("SELECT 1", &[]).await.unwrap_err().kind(),
                     ErrorKind::Closed
@@ -92,7 +94,9 @@ fn an_injected_error_of_class_disconnect_kills_the_connection(#[case] asynchrono
         let driver = FaultyDriver::new(server.driver());
         let _g = driver.faults().arm(rule).unwrap();
         let mut conn = driver.connect().unwrap();
+        assert!(!conn.is_broken());
         assert_eq!(conn.execute("SELECT 1", &[]).unwrap_err().code(), Some("57P01"));
+        assert!(conn.is_broken(), "a killed connection is broken");
         assert_eq!(
             conn.execute("SELECT 1", &[]).unwrap_err().kind(),
             ErrorKind::Closed

@@ -538,6 +538,47 @@ fn b15_stale_idle_connections_are_replaced_lazily(
     on!(shell, kind, PoolConfig::new(), body)
 }
 
+/// Regression: a connection killed by a disconnect, then returned outside a
+/// transaction, went back to the idle queue and was handed out again and
+/// again. The pool asks `is_broken` on return and at checkout.
+#[rstest]
+fn b13_a_broken_connection_is_never_handed_out_again(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        // Killed by a disconnect while out, returned outside a transaction.
+        let mut a = h.pool.get().await.unwrap();
+        let a_id = a.id();
+        let once = h.faults.arm(Rule::on(Op::Execute).times(1).disconnect()).unwrap();
+        assert!(a.execute("SELECT 1").await.unwrap_err().is_disconnect());
+        drop(once);
+        assert!(!a.in_transaction());
+        let since = h.journal.len();
+        drop(a);
+        h.wait_out(0).await;
+        assert_eq!(h.kinds_since(since, a_id), [E::Invalidate, E::Close, E::Checkin]);
+        assert_eq!(counts(h.pool.status()), (2, 0, 0, 0));
+        // Killed while idle: replaced at its next checkout.
+        let b = h.pool.get().await.unwrap();
+        let b_id = b.id();
+        assert_ne!(b_id, a_id);
+        drop(b);
+        assert!(h.faults.kill(b_id));
+        let since = h.journal.len();
+        let mut c = h.pool.get().await.unwrap();
+        let c_id = c.id();
+        assert_ne!(c_id, b_id, "the dead connection was handed out again");
+        assert_eq!(h.kinds_since(since, b_id), [E::Invalidate, E::Close]);
+        assert_eq!(h.kinds_since(since, c_id), [E::Connect, E::Checkout]);
+        c.execute("SELECT 1").await.unwrap();
+        drop(c);
+        assert_eq!(counts(h.pool.status()), (2, 1, 0, 0));
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new().size(2).max_overflow(0), body)
+}
+
 #[rstest]
 fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
@@ -630,7 +671,9 @@ fn b18_ping_disconnect_reconnects_silently(
         let b = h.pool.get().await.unwrap();
         let (a_id, b_id) = (a.id(), b.id());
         drop((a, b));
-        h.faults.restart();
+        // A server gone in a way the connection cannot see locally (a
+        // killed connection is `is_broken` and replaced without a ping).
+        let _gone = h.faults.arm(Rule::on(Op::Ping).times(1).disconnect()).unwrap();
         let conn = h.pool.get().await.expect("the caller sees no error");
         assert!(![a_id, b_id].contains(&conn.id()));
         assert_eq!(h.kinds_for(a_id)[5..], [E::PingFailed, E::Invalidate, E::Close]);

@@ -145,10 +145,15 @@ pub(crate) struct Core<C> {
     last_connect_error: Option<Error>,
     journaling: bool,
     events: Vec<PendingEvent>,
+    /// The connection's own `is_broken`: by its contract quick, without
+    /// I/O and never blocking, so the core may ask under the pool's lock.
+    is_broken: fn(&C) -> bool,
 }
 
 impl<C> Core<C> {
-    pub(crate) fn new(cfg: CoreConfig, journaling: bool) -> Self {
+    /// A core deciding with `cfg`; `is_broken` asks a connection whether
+    /// it is known to be unusable (the driver trait's `is_broken`).
+    pub(crate) fn new(cfg: CoreConfig, journaling: bool, is_broken: fn(&C) -> bool) -> Self {
         Core {
             idle: VecDeque::with_capacity(cfg.size),
             cfg,
@@ -163,6 +168,7 @@ impl<C> Core<C> {
             last_connect_error: None,
             journaling,
             events: Vec::new(),
+            is_broken,
         }
     }
 
@@ -257,6 +263,11 @@ impl<C> Core<C> {
             return Step::Replace { conn, meta };
         }
         if meta.soft {
+            return Step::Replace { conn, meta };
+        }
+        if (self.is_broken)(&conn) {
+            // Lost while idle (the server closed it, a fault killed it).
+            self.emit(Some(meta.id), EventKind::Invalidate, "broken");
             return Step::Replace { conn, meta };
         }
         if self
@@ -400,6 +411,11 @@ impl<C> Core<C> {
             Reset::Committed => "commit",
             Reset::LeftOpen => "left open",
         };
+        if (self.is_broken)(&conn) {
+            // Dead (a disconnect, a kill): never back to the idle queue.
+            self.emit(Some(meta.id), EventKind::Invalidate, "broken");
+            return Checkin::Close(conn);
+        }
         self.emit(Some(meta.id), EventKind::Reset, detail);
         meta.last_used = now;
         if meta.generation < self.close_below || (self.waiters.is_empty() && self.idle.len() >= self.cfg.size)
@@ -546,6 +562,11 @@ fn short(e: &Error) -> String {
 mod tests {
     use super::*;
 
+    fn core(cfg: CoreConfig, journaling: bool) -> Core<u64> {
+        // Connection ids of 1000 and more are broken.
+        Core::new(cfg, journaling, |c| *c >= 1000)
+    }
+
     fn cfg(size: usize, max_overflow: usize) -> CoreConfig {
         CoreConfig {
             size,
@@ -575,7 +596,7 @@ mod tests {
     #[test]
     fn a_cancelled_checkout_journals_each_decision_once() {
         let start = Instant::now();
-        let mut core: Core<u64> = Core::new(
+        let mut core = core(
             CoreConfig {
                 recycle: Some(Duration::from_secs(1)),
                 pre_ping: true,
@@ -613,7 +634,7 @@ mod tests {
     #[test]
     fn failed_connect_leaves_counters_as_they_were() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(1, 0), true);
+        let mut core = core(cfg(1, 0), true);
         let before = core.status();
         assert!(matches!(core.checkout(now), Step::Connect));
         let err = Error::closed("refused");
@@ -627,7 +648,7 @@ mod tests {
     #[test]
     fn return_to_full_idle_queue_closes_and_frees_the_slot() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(1, 1), false);
+        let mut core = core(cfg(1, 1), false);
         let a = connect(&mut core, 1, now);
         let b = connect(&mut core, 2, now);
         assert!(matches!(
@@ -655,7 +676,7 @@ mod tests {
     #[test]
     fn a_returned_connection_goes_to_the_first_waiter() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(1, 0), false);
+        let mut core = core(cfg(1, 0), false);
         let a = connect(&mut core, 1, now);
         let Step::Wait(w1) = core.checkout(now) else {
             panic!()
@@ -673,12 +694,37 @@ mod tests {
     #[test]
     fn one_disconnect_burst_bumps_the_generation_once() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(3, 0), false);
+        let mut core = core(cfg(3, 0), false);
         let a = connect(&mut core, 1, now);
         let b = connect(&mut core, 2, now);
         let err = Error::closed("gone");
         core.invalidate(&a, Some(&err));
         core.invalidate(&b, Some(&err));
         assert_eq!(core.generation, 1);
+    }
+
+    /// A broken connection returned is closed, never kept; a broken idle
+    /// one is replaced at checkout. Neither bumps the generation.
+    #[test]
+    fn a_broken_connection_is_closed_on_return_and_replaced_at_checkout() {
+        let now = Instant::now();
+        let mut core = core(cfg(2, 0), true);
+        let a = connect(&mut core, 1000, now);
+        drop(events(&mut core));
+        let Checkin::Close(1000) = core.checkin(1000, a, Reset::Clean, now) else {
+            panic!("a broken connection must not be kept")
+        };
+        assert_eq!(events(&mut core), [(EventKind::Invalidate, "broken".to_owned())]);
+        core.release(&a, Ok(()));
+        assert_eq!(core.status().total(), 0);
+        // Broken while idle.
+        let b = connect(&mut core, 1001, now);
+        core.idle.push_back((1001, b));
+        core.out -= 1;
+        drop(events(&mut core));
+        assert!(matches!(core.checkout(now), Step::Replace { conn: 1001, .. }));
+        assert_eq!(events(&mut core), [(EventKind::Invalidate, "broken".to_owned())]);
+        assert_eq!(core.generation, 0);
+        core.check().unwrap();
     }
 }

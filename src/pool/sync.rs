@@ -112,7 +112,9 @@ impl<D: Driver> Pool<D> {
     pub fn new(driver: D, config: PoolConfig) -> Result<Self> {
         config.validate()?;
         let dialect = driver.dialect();
-        let core = Core::new(config.core_config(), config.journal.is_some());
+        let core = Core::new(config.core_config(), config.journal.is_some(), |c: &Boxed<D>| {
+            c.is_broken()
+        });
         let clock = config.effective_clock();
         Ok(Pool {
             inner: Arc::new(Inner {

@@ -84,7 +84,11 @@ impl<D: AsyncDriver> AsyncPool<D> {
             (None, None) => Clock::tokio(),
             _ => config.effective_clock(),
         };
-        let core = Core::new(config.core_config(), config.journal.is_some());
+        let core = Core::new(
+            config.core_config(),
+            config.journal.is_some(),
+            |c: &D::Connection| c.is_broken(),
+        );
         Ok(AsyncPool {
             inner: Arc::new(Inner {
                 dialect: driver.dialect(),
