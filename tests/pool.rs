@@ -815,6 +815,85 @@ fn event_orders_of_the_usual_paths(
 
 // ----- configuration -----
 
+/// Regression: `timeout(Duration::MAX)` passed validation, then a checkout
+/// on an exhausted pool panicked on the deadline's overflow (and left its
+/// waiter registered). A deadline too far to add means "never", as
+/// `wait_forever()`.
+#[rstest]
+fn b02_a_timeout_too_long_to_add_waits_forever(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(false, true)] forever: bool,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let held = h.pool.get().await.unwrap();
+        let held_id = held.id();
+        let pool = h.pool.clone();
+        let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.until(|| h.pool.status().waiting == 1).await;
+        h.advance(Duration::from_secs(100 * 365 * 24 * 3600)).await;
+        assert!(!waiter.is_finished(), "a waiter without a deadline gave up");
+        assert_eq!(h.pool.status().waiting, 1);
+        drop(held);
+        assert_eq!(waiter.join().await.unwrap(), held_id);
+        assert_eq!(h.journal.count(E::Timeout), 0);
+        assert_eq!(h.pool.status().waiting, 0);
+        h.assert_consistent();
+    }
+    let cfg = PoolConfig::new().size(1).max_overflow(0);
+    let cfg = if forever {
+        cfg.wait_forever()
+    } else {
+        cfg.timeout(Duration::MAX)
+    };
+    on!(shell, kind, cfg, body)
+}
+
+/// `unlimited_overflow()`: SQLAlchemy's `max_overflow=-1`. No checkout
+/// waits; the extra connections are closed on return to a full idle queue.
+#[rstest]
+fn b01_unlimited_overflow_never_waits(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let mut conns = Vec::new();
+        for _ in 0..40 {
+            conns.push(h.pool.get().await.unwrap());
+        }
+        let status = h.pool.status();
+        assert_eq!(counts(status), (2, 0, 40, 38));
+        assert_eq!(
+            (status.max_overflow, status.limit(), status.total()),
+            (usize::MAX, None, 40)
+        );
+        h.assert_consistent();
+        drop(conns);
+        h.wait_out(0).await;
+        assert_eq!(counts(h.pool.status()), (2, 2, 0, 0));
+        assert_eq!(h.open_connections(), 2);
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new().size(2).unlimited_overflow(), body)
+}
+
+#[test]
+fn limits_and_unlimited_settings_validate() {
+    let server = dbfault::MockServer::new();
+    for (cfg, ok) in [
+        (PoolConfig::new().size(0).unlimited_overflow(), true),
+        (PoolConfig::new().size(5).max_overflow(usize::MAX), true),
+        (PoolConfig::new().size(5).max_overflow(usize::MAX - 1), false),
+        (PoolConfig::new().wait_forever(), true),
+        (PoolConfig::new().timeout(Duration::MAX), true),
+        (PoolConfig::new().wait_forever().timeout(Duration::ZERO), false),
+    ] {
+        assert_eq!(cfg.validate().is_ok(), ok, "{cfg:?}");
+        assert_eq!(dbfault::Pool::new(server.driver(), cfg.clone()).is_ok(), ok);
+        assert_eq!(dbfault::AsyncPool::new(server.async_driver(), cfg).is_ok(), ok);
+    }
+}
+
 #[rstest]
 #[case::zero_timeout(PoolConfig::new().timeout(Duration::ZERO), "timeout")]
 #[case::zero_recycle(PoolConfig::new().recycle(Duration::ZERO), "recycle")]
@@ -840,7 +919,7 @@ fn defaults_are_sqlalchemys(#[values(Shell::Threads, Shell::Tokio)] shell: Shell
         assert_eq!(counts(h.pool.status()), (5, 0, 15, 10));
         drop(conns);
         assert_eq!(counts(h.pool.status()), (5, 5, 0, 0));
-        assert!(format!("{:?}", PoolConfig::default()).contains("timeout: 30s"));
+        assert!(format!("{:?}", PoolConfig::default()).contains("timeout: Some(30s)"));
     }
     on!(shell, Kind::Mock, PoolConfig::new(), body)
 }

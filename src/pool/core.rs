@@ -48,9 +48,12 @@ pub(crate) enum Step<C> {
     /// A slot is reserved by a stale connection: close it (report with
     /// [`Core::record_close`]), then connect as for `Connect`.
     Replace { conn: C, meta: Meta },
-    /// Nothing available: the checkout is queued under this id. Wait for a
-    /// grant ([`Core::take_grant`]) or give up ([`Core::cancel_wait`]).
+    /// Nothing available: the checkout is queued under this id. Start its
+    /// timeout with [`Core::wait_from`] under the same lock, then wait for
+    /// a grant ([`Core::take_grant`]) or give up ([`Core::cancel_wait`]).
     Wait(WaiterId),
+    /// The checkout fails with this error (its wait timed out).
+    Fail(Error),
 }
 
 /// How a returned connection was reset by the shell.
@@ -92,7 +95,8 @@ pub struct PoolStatus {
     /// Checkouts waiting for a connection.
     pub waiting: usize,
     /// The configured overflow limit: `total()` never exceeds
-    /// `size + max_overflow`.
+    /// `size + max_overflow`. `usize::MAX` when overflow is unlimited
+    /// (see [`limit`](PoolStatus::limit)).
     pub max_overflow: usize,
 }
 
@@ -101,13 +105,26 @@ impl PoolStatus {
     pub fn total(&self) -> usize {
         self.checked_in + self.checked_out
     }
+
+    /// The most connections the pool may own, `size + max_overflow`;
+    /// `None` when overflow is unlimited.
+    pub fn limit(&self) -> Option<usize> {
+        if self.max_overflow == usize::MAX {
+            None
+        } else {
+            Some(self.size.saturating_add(self.max_overflow))
+        }
+    }
 }
 
 /// Settings the core decides with.
 #[derive(Debug, Clone)]
 pub(crate) struct CoreConfig {
     pub(crate) size: usize,
+    /// `usize::MAX`: unlimited.
     pub(crate) max_overflow: usize,
+    /// How long a checkout waits; `None`: forever.
+    pub(crate) timeout: Option<Duration>,
     pub(crate) recycle: Option<Duration>,
     pub(crate) pre_ping: bool,
     pub(crate) pre_ping_idle: Option<Duration>,
@@ -136,7 +153,9 @@ pub(crate) struct Core<C> {
     /// `dispose`).
     close_below: u64,
     connected_once: bool,
-    waiters: VecDeque<WaiterId>,
+    /// Queued checkouts, first come first, each with its deadline (`None`:
+    /// waits forever, or not yet started with [`wait_from`](Core::wait_from)).
+    waiters: VecDeque<(WaiterId, Option<Instant>)>,
     /// Steps handed to waiters that have not picked them up yet. Few at a
     /// time (each is taken as soon as its waiter runs), so a list searched
     /// linearly beats a hash map.
@@ -193,9 +212,10 @@ impl<C> Core<C> {
     }
 
     fn max(&self) -> usize {
-        self.cfg.size + self.cfg.max_overflow
+        self.cfg.size.saturating_add(self.cfg.max_overflow)
     }
 
+    #[cfg(test)]
     pub(crate) fn last_connect_error(&self) -> Option<&Error> {
         self.last_connect_error.as_ref()
     }
@@ -245,8 +265,50 @@ impl<C> Core<C> {
         }
         let id = self.next_waiter;
         self.next_waiter += 1;
-        self.waiters.push_back(id);
+        self.waiters.push_back((id, None));
         Step::Wait(id)
+    }
+
+    /// Starts waiter `id`'s timeout at `now` (the shell reads its clock for
+    /// a checkout that waits, even when [`uses_time`](Core::uses_time) is
+    /// false). A deadline past what an `Instant` can hold means "never".
+    pub(crate) fn wait_from(&mut self, id: WaiterId, now: Instant) {
+        let deadline = self.cfg.timeout.and_then(|t| now.checked_add(t));
+        if let Some(w) = self.waiters.iter_mut().find(|(w, _)| *w == id) {
+            w.1 = deadline;
+        }
+    }
+
+    /// The earliest deadline of a waiting checkout, if any: the shell calls
+    /// [`handle_timeout`](Core::handle_timeout) once its clock reaches it.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.waiters.iter().filter_map(|(_, d)| *d).min()
+    }
+
+    /// Expires every waiter whose deadline is `now` or earlier: each is
+    /// journaled as a timeout and granted [`Step::Fail`] with the timeout
+    /// error (carrying the last connect error). Returns the waiters to wake.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Vec<WaiterId> {
+        let mut expired = Vec::new();
+        self.waiters.retain(|&(id, deadline)| {
+            let due = deadline.is_some_and(|d| d <= now);
+            if due {
+                expired.push(id);
+            }
+            !due
+        });
+        for &id in &expired {
+            self.emit(None, EventKind::Timeout, "");
+            let err = Error::timeout(
+                format!(
+                    "no connection available within {:?}",
+                    self.cfg.timeout.unwrap_or(Duration::MAX)
+                ),
+                self.last_connect_error.clone(),
+            );
+            self.grants.push((id, Step::Fail(err)));
+        }
+        expired
     }
 
     /// Decides how an idle connection, already counted out, is handed out.
@@ -297,18 +359,15 @@ impl<C> Core<C> {
         Some(self.grants.swap_remove(i).1)
     }
 
-    /// A waiter gives up (timeout, or its future was dropped). Returns the
-    /// grant it had received in the meantime, which the caller must use or
-    /// [`give_back`](Core::give_back). With `timed_out`, journals the
-    /// timeout when no grant had arrived.
-    pub(crate) fn cancel_wait(&mut self, id: WaiterId, timed_out: bool) -> Option<Step<C>> {
+    /// A waiter gives up (its future was dropped). Returns the grant it
+    /// had received in the meantime, which the caller must
+    /// [`give_back`](Core::give_back).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn cancel_wait(&mut self, id: WaiterId) -> Option<Step<C>> {
         if let Some(step) = self.take_grant(id) {
             return Some(step);
         }
-        self.waiters.retain(|&w| w != id);
-        if timed_out {
-            self.emit(None, EventKind::Timeout, "");
-        }
+        self.waiters.retain(|&(w, _)| w != id);
         None
     }
 
@@ -336,9 +395,10 @@ impl<C> Core<C> {
                 self.free_slot()
             }
             Step::Wait(id) => {
-                self.waiters.retain(|&w| w != id);
+                self.waiters.retain(|&(w, _)| w != id);
                 None
             }
+            Step::Fail(_) => None,
         }
     }
 
@@ -432,7 +492,7 @@ impl<C> Core<C> {
     #[inline]
     fn hand_over(&mut self, conn: C, meta: Meta, now: Instant) -> Option<WaiterId> {
         match self.waiters.pop_front() {
-            Some(waiter) => {
+            Some((waiter, _)) => {
                 self.out += 1;
                 let step = self.prepare(conn, meta, now);
                 self.grants.push((waiter, step));
@@ -498,7 +558,7 @@ impl<C> Core<C> {
     /// reservation to connect.
     fn free_slot(&mut self) -> Option<WaiterId> {
         match self.waiters.pop_front() {
-            Some(waiter) => {
+            Some((waiter, _)) => {
                 self.out += 1;
                 self.grants.push((waiter, Step::Connect));
                 Some(waiter)
@@ -575,6 +635,7 @@ mod tests {
             pre_ping: false,
             pre_ping_idle: None,
             lifo: false,
+            timeout: Some(Duration::from_secs(30)),
         }
     }
 
@@ -687,7 +748,7 @@ mod tests {
         assert!(matches!(core.checkin(1, a, Reset::Clean, now), Checkin::Kept(Some(w)) if w == w1));
         assert!(core.take_grant(w2).is_none());
         assert!(matches!(core.take_grant(w1), Some(Step::Ready { conn: 1, .. })));
-        assert!(core.cancel_wait(w2, true).is_none());
+        assert!(core.cancel_wait(w2).is_none());
         core.check().unwrap();
     }
 
@@ -725,6 +786,84 @@ mod tests {
         assert!(matches!(core.checkout(now), Step::Replace { conn: 1001, .. }));
         assert_eq!(events(&mut core), [(EventKind::Invalidate, "broken".to_owned())]);
         assert_eq!(core.generation, 0);
+        core.check().unwrap();
+    }
+
+    /// Deadlines: the earliest is polled, expired waiters get the timeout
+    /// error, and a deadline too far to add means "never".
+    #[test]
+    fn waiters_expire_at_their_deadlines_and_an_overflowing_one_never() {
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let mut core = core(
+            CoreConfig {
+                timeout: Some(secs(10)),
+                ..cfg(1, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, start);
+        let Step::Wait(w1) = core.checkout(start) else {
+            panic!()
+        };
+        core.wait_from(w1, start);
+        let Step::Wait(w2) = core.checkout(start) else {
+            panic!()
+        };
+        core.wait_from(w2, start + secs(5));
+        assert_eq!(core.poll_timeout(), Some(start + secs(10)));
+        drop(events(&mut core));
+        assert_eq!(core.handle_timeout(start + secs(9)), Vec::<WaiterId>::new());
+        assert_eq!(core.handle_timeout(start + secs(10)), [w1]);
+        assert_eq!(events(&mut core), [(EventKind::Timeout, String::new())]);
+        let Some(Step::Fail(err)) = core.take_grant(w1) else {
+            panic!("w1 timed out")
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::Timeout);
+        assert_eq!(core.poll_timeout(), Some(start + secs(15)));
+        assert_eq!(core.status().waiting, 1);
+        // The connection goes to the waiter still waiting.
+        assert!(matches!(core.checkin(1, a, Reset::Clean, start), Checkin::Kept(Some(w)) if w == w2));
+        assert_eq!(core.poll_timeout(), None);
+        core.check().unwrap();
+
+        // A timeout no instant can hold: never expires.
+        let mut core = core_forever();
+        let _a = connect(&mut core, 1, start);
+        let Step::Wait(w) = core.checkout(start) else {
+            panic!()
+        };
+        core.wait_from(w, start);
+        assert_eq!(core.poll_timeout(), None);
+        assert!(core.handle_timeout(start + secs(1 << 40)).is_empty());
+        assert_eq!(core.status().waiting, 1);
+        assert!(core.cancel_wait(w).is_none());
+        assert_eq!(core.status().waiting, 0);
+        core.check().unwrap();
+    }
+
+    fn core_forever() -> Core<u64> {
+        core(
+            CoreConfig {
+                timeout: Some(Duration::MAX),
+                ..cfg(1, 0)
+            },
+            false,
+        )
+    }
+
+    #[test]
+    fn unlimited_overflow_never_waits() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, usize::MAX), false);
+        for id in 0..100 {
+            connect(&mut core, id, now);
+        }
+        let status = core.status();
+        assert_eq!(
+            (status.checked_out, status.overflow, status.limit()),
+            (100, 99, None)
+        );
         core.check().unwrap();
     }
 }

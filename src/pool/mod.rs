@@ -26,6 +26,7 @@ impl PoolConfig {
         CoreConfig {
             size: self.size,
             max_overflow: self.max_overflow,
+            timeout: self.timeout,
             recycle: self.recycle,
             pre_ping: self.pre_ping,
             pre_ping_idle: self.pre_ping_idle,

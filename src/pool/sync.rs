@@ -40,7 +40,6 @@ struct Inner<D: Driver> {
     uses_time: bool,
     /// The instant the pool was built, on its clock.
     epoch: Instant,
-    timeout: Duration,
     reset: ResetOnReturn,
 }
 
@@ -128,7 +127,6 @@ impl<D: Driver> Pool<D> {
                 }),
                 clock,
                 journal: config.journal,
-                timeout: config.timeout,
                 reset: config.reset_on_return,
                 driver,
             }),
@@ -149,7 +147,7 @@ impl<D: Driver> Pool<D> {
             let mut state = self.inner.lock();
             let step = state.core.checkout(now);
             let step = match step {
-                Step::Wait(id) => self.inner.wait(state, id, now)?,
+                Step::Wait(id) => self.inner.wait(state, id)?,
                 other => {
                     self.inner.flush(&mut state);
                     drop(state);
@@ -261,50 +259,41 @@ impl<D: Driver> Inner<D> {
         }
     }
 
-    /// Waits as waiter `id` for a grant, until the timeout. `now` is the
-    /// instant the checkout gave the core.
-    fn wait(
-        &self,
-        mut state: MutexGuard<'_, State<Boxed<D>>>,
-        id: WaiterId,
-        now: Instant,
-    ) -> Result<Step<Boxed<D>>> {
+    /// Waits as waiter `id` for a grant: a connection, a slot, or the
+    /// timeout error once the core expired the wait. The timeout runs from
+    /// now, on the pool's clock (a manual one is polled: it wakes no one).
+    fn wait(&self, mut state: MutexGuard<'_, State<Boxed<D>>>, id: WaiterId) -> Result<Step<Boxed<D>>> {
+        let mut now = self.clock.now();
+        state.core.wait_from(id, now);
         self.flush(&mut state);
         let cv = state.spare.pop().unwrap_or_default();
         state.waiting.push((id, Arc::clone(&cv)));
-        // The timeout runs from the checkout, on the real clock.
-        let mut now = if self.uses_time { now } else { self.clock.now() };
-        let deadline = now + self.timeout;
-        // A manual clock does not wake anyone: poll it.
-        let slice = if self.clock.is_manual() {
-            Duration::from_millis(1)
-        } else {
-            Duration::MAX
-        };
+        let slice = self.clock.is_manual().then_some(Duration::from_millis(1));
         loop {
             if let Some(step) = state.core.take_grant(id) {
                 state.end_wait(id);
                 self.flush(&mut state);
-                return Ok(step);
+                return match step {
+                    Step::Fail(err) => Err(err),
+                    step => Ok(step),
+                };
             }
-            if now >= deadline {
-                state.end_wait(id);
-                if let Some(step) = state.core.cancel_wait(id, true) {
-                    self.flush(&mut state);
-                    return Ok(step);
-                }
-                self.flush(&mut state);
-                let last = state.core.last_connect_error().cloned();
-                return Err(Error::timeout(
-                    format!("no connection available within {:?}", self.timeout),
-                    last,
-                ));
+            // Every waiter past its deadline is expired (and finds its
+            // answer when its own timer wakes it, at once).
+            if !state.core.handle_timeout(now).is_empty() {
+                continue;
             }
-            let wait = (deadline - now).min(slice);
-            state = cv
-                .wait_timeout(state, wait)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            let left = state
+                .core
+                .poll_timeout()
+                .map(|d| d.saturating_duration_since(now));
+            state = match left.into_iter().chain(slice).min() {
+                Some(wait) => match cv.wait_timeout(state, wait) {
+                    Ok((state, _)) => state,
+                    Err(poisoned) => poisoned.into_inner().0,
+                },
+                None => cv.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner),
+            };
             now = self.clock.now();
         }
     }
@@ -326,6 +315,7 @@ impl<D: Driver> Inner<D> {
                 drop(state);
                 self.connect().map(Some)
             }
+            Step::Fail(err) => Err(err),
             Step::Wait(_) => unreachable!("waits are resolved before run"),
         }
     }

@@ -40,7 +40,6 @@ struct Inner<D: AsyncDriver> {
     timed: bool,
     /// The instant handed to an untimed core, which never looks at it.
     epoch: Instant,
-    timeout: Duration,
     reset: ResetOnReturn,
 }
 
@@ -100,7 +99,6 @@ impl<D: AsyncDriver> AsyncPool<D> {
                 }),
                 clock,
                 journal: config.journal,
-                timeout: config.timeout,
                 reset: config.reset_on_return,
                 driver,
             }),
@@ -120,6 +118,10 @@ impl<D: AsyncDriver> AsyncPool<D> {
             let step = {
                 let mut state = self.inner.lock();
                 let step = state.core.checkout(now);
+                if let Step::Wait(id) = step {
+                    // The timeout runs from now, whatever the core decides with.
+                    state.core.wait_from(id, self.inner.wait_now());
+                }
                 self.inner.flush(&mut state);
                 step
             };
@@ -294,7 +296,7 @@ impl<D: AsyncDriver> Drop for Undo<'_, D> {
                 stale = state.wakers.remove(&id);
                 state
                     .core
-                    .cancel_wait(id, false)
+                    .cancel_wait(id)
                     .and_then(|step| state.core.give_back(step, now))
             }
             Held::Slot => state.core.give_back(Step::Connect, now),
@@ -335,48 +337,67 @@ impl<D: AsyncDriver> Inner<D> {
         if self.timed { self.clock.now() } else { self.epoch }
     }
 
-    /// Waits as waiter `id` for a grant, up to `timeout` from now: on
-    /// tokio's clock (virtual under a paused runtime), or, when the pool
-    /// was given a manual clock, on that clock, polled.
+    /// The instant waits are timed with: tokio's clock (virtual under a
+    /// paused runtime), or the pool's clock when that is a manual one.
+    fn wait_now(&self) -> Instant {
+        if self.clock.is_manual() {
+            self.clock.now()
+        } else {
+            tokio::time::Instant::now().into_std()
+        }
+    }
+
+    /// Waits as waiter `id` for a grant: a connection, a slot, or the
+    /// timeout error once the core expired the wait. Sleeps until the
+    /// core's earliest deadline on tokio's clock (virtual under a paused
+    /// runtime); a manual pool clock wakes no one, so it is polled.
     async fn wait(&self, id: WaiterId) -> Result<Step<D::Connection>> {
         let undo = Undo::new(self, Held::Waiter(id));
-        let manual = self.clock.is_manual();
-        let manual_deadline = self.clock.now() + self.timeout;
-        let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
-            let until = if manual {
-                // A manual clock wakes no one: look again soon.
-                tokio::time::Instant::now() + Duration::from_millis(1)
-            } else {
-                deadline
-            };
-            if let Ok(step) = tokio::time::timeout_at(until, Granted { inner: self, id }).await {
-                undo.disarm();
-                return Ok(step);
-            }
-            let expired = if manual {
-                self.clock.now() >= manual_deadline
-            } else {
-                tokio::time::Instant::now() >= deadline
-            };
-            if expired {
+            let (granted, left) = {
                 let mut state = self.lock();
-                let stale = state.wakers.remove(&id);
-                undo.disarm();
-                // A grant that arrived meanwhile is used.
-                let granted = state.core.cancel_wait(id, true);
+                let now = self.wait_now();
+                let expired = state.core.handle_timeout(now);
+                let wakers: Vec<_> = expired
+                    .into_iter()
+                    .filter(|&w| w != id)
+                    .filter_map(|w| state.wakers.remove(&w))
+                    .collect();
+                let granted = state.core.take_grant(id);
+                let stale = granted.as_ref().and_then(|_| state.wakers.remove(&id));
+                let left = state
+                    .core
+                    .poll_timeout()
+                    .map(|d| d.saturating_duration_since(now));
                 self.flush(&mut state);
-                let last = state.core.last_connect_error().cloned();
                 drop(state);
                 drop(stale);
-                return match granted {
-                    Some(step) => Ok(step),
-                    None => Err(Error::timeout(
-                        format!("no connection available within {:?}", self.timeout),
-                        last,
-                    )),
-                };
-            }
+                wakers.into_iter().for_each(Waker::wake);
+                (granted, left)
+            };
+            let step = match granted {
+                Some(step) => step,
+                None => {
+                    let left = if self.clock.is_manual() {
+                        Some(Duration::from_millis(1))
+                    } else {
+                        left
+                    };
+                    let granted = Granted { inner: self, id };
+                    match left.and_then(|d| tokio::time::Instant::now().checked_add(d)) {
+                        Some(until) => match tokio::time::timeout_at(until, granted).await {
+                            Ok(step) => step,
+                            Err(_) => continue,
+                        },
+                        None => granted.await,
+                    }
+                }
+            };
+            undo.disarm();
+            return match step {
+                Step::Fail(err) => Err(err),
+                step => Ok(step),
+            };
         }
     }
 
@@ -392,6 +413,7 @@ impl<D: AsyncDriver> Inner<D> {
                 self.record_close(meta.id, result);
                 self.connect(undo).await.map(Some)
             }
+            Step::Fail(err) => Err(err),
             Step::Wait(_) => unreachable!("waits are resolved before run"),
         }
     }
