@@ -9,6 +9,8 @@
 
 mod config;
 pub(crate) mod core;
+mod guard;
+mod shared;
 mod sync;
 #[cfg(feature = "tokio")]
 mod tokio;
@@ -31,6 +33,7 @@ impl PoolConfig {
             pre_ping: self.pre_ping,
             pre_ping_idle: self.pre_ping_idle,
             lifo: self.lifo,
+            reset: self.reset_on_return,
         }
     }
 }
