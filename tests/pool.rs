@@ -579,6 +579,52 @@ fn b13_a_broken_connection_is_never_handed_out_again(
     on!(shell, kind, PoolConfig::new().size(2).max_overflow(0), body)
 }
 
+/// `invalidate_all` (mutation testing found no test calling it): every
+/// connection that existed, idle or out, is replaced at its next checkout;
+/// one call bumps the generation once, and connections opened after it
+/// are kept.
+#[rstest]
+fn b15_invalidate_all_replaces_every_existing_connection_once(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
+        let (a_id, b_id) = (a.id(), b.id());
+        drop(a); // idle
+        h.pool.invalidate_all();
+        drop(b); // out during the call: kept until its next checkout
+        h.wait_out(0).await;
+        assert_eq!(counts(h.pool.status()), (2, 2, 0, 0));
+        let c = h.pool.get().await.unwrap();
+        let d = h.pool.get().await.unwrap();
+        let fresh = [c.id(), d.id()];
+        assert!(!fresh.contains(&a_id) && !fresh.contains(&b_id), "{fresh:?}");
+        for old in [a_id, b_id] {
+            assert_eq!(h.kinds_for(old).last(), Some(&E::Close));
+        }
+        drop((c, d));
+        h.wait_out(0).await;
+        // Opened after the call: kept, so the generation moved once.
+        let e = h.pool.get().await.unwrap();
+        let f = h.pool.get().await.unwrap();
+        let mut again = [e.id(), f.id()];
+        let mut fresh = fresh;
+        again.sort();
+        fresh.sort();
+        assert_eq!(again, fresh);
+        let all = h
+            .journal
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == E::Invalidate && e.conn.is_none());
+        assert_eq!(all.count(), 1);
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new().size(2).max_overflow(0), body)
+}
+
 #[rstest]
 fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
