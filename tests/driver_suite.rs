@@ -638,6 +638,24 @@ fn close_twice_is_ok(#[values(Kind::Sqlite, Kind::Mock, Kind::FaultySqlite, Kind
 }
 
 #[rstest]
+fn a_connection_is_broken_once_closed(
+    #[values(Kind::Sqlite, Kind::Mock, Kind::FaultySqlite, Kind::FaultyMock)] kind: Kind,
+) {
+    fn body<D: Driver>(h: &Harness<D>) {
+        let mut conn = h.connect();
+        assert!(!conn.is_broken(), "a fresh connection is not broken");
+        conn.begin().expect("begin");
+        probe(&mut conn);
+        assert!(!conn.is_broken(), "a transaction does not break it");
+        conn.close().expect("close");
+        assert!(conn.is_broken(), "a closed connection is broken");
+        let boxed: Box<D::Connection> = Box::new(conn);
+        assert!(boxed.is_broken(), "a box forwards is_broken");
+    }
+    check!(kind, body);
+}
+
+#[rstest]
 fn every_operation_after_close_fails_closed_and_is_a_disconnect(
     #[values(Kind::Sqlite, Kind::Mock, Kind::FaultySqlite, Kind::FaultyMock)] kind: Kind,
     #[values(

@@ -147,6 +147,7 @@ fn action_on_connection<L: Layer>(env: Env<L>, op: Op, action: Action) {
             // The server never saw the operation, and the connection lives.
             assert_eq!(env.backend.inner_ops(id), ops_before);
             assert!(!conn.is_dead());
+            assert!(!conn.is_broken());
             assert_eq!(conn.in_transaction(), in_transaction_before);
             assert!(env.faults.live_connections().contains(&id));
             drop(guard);
@@ -158,6 +159,7 @@ fn action_on_connection<L: Layer>(env: Env<L>, op: Op, action: Action) {
             env.assert_disconnect(&err, true);
             assert_eq!(guard.hits(), 1);
             assert!(conn.is_dead());
+            assert!(conn.is_broken(), "a killed connection is broken");
             // The server never saw the operation; the fault layer closed the
             // connection, rolling back its transaction.
             assert_eq!(env.backend.inner_ops(id), appended(&ops_before, &[Op::Close]));
@@ -170,6 +172,7 @@ fn action_on_connection<L: Layer>(env: Env<L>, op: Op, action: Action) {
             env.assert_disconnect(&err, true);
             assert_eq!(guard.hits(), 1);
             assert!(conn.is_dead());
+            assert!(conn.is_broken(), "a killed connection is broken");
             // The server ran the operation, then lost the connection.
             let reached: &[Op] = if op == Op::Close {
                 &[Op::Close]

@@ -129,6 +129,7 @@ fn scripted_disconnect_kills_the_connection_and_its_transaction() -> TestResult 
     let err = conn.query("SELECT pg_sleep(1)", &[]).unwrap_err();
     assert!(err.is_disconnect());
     assert!(!conn.in_transaction());
+    assert!(conn.is_broken(), "a connection lost to a disconnect is broken");
     for result in [
         conn.ping(),
         conn.commit(),

@@ -538,6 +538,93 @@ fn b15_stale_idle_connections_are_replaced_lazily(
     on!(shell, kind, PoolConfig::new(), body)
 }
 
+/// Regression: a connection killed by a disconnect, then returned outside a
+/// transaction, went back to the idle queue and was handed out again and
+/// again. The pool asks `is_broken` on return and at checkout.
+#[rstest]
+fn b13_a_broken_connection_is_never_handed_out_again(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        // Killed by a disconnect while out, returned outside a transaction.
+        let mut a = h.pool.get().await.unwrap();
+        let a_id = a.id();
+        let once = h.faults.arm(Rule::on(Op::Execute).times(1).disconnect()).unwrap();
+        assert!(a.execute("SELECT 1").await.unwrap_err().is_disconnect());
+        drop(once);
+        assert!(!a.in_transaction());
+        let since = h.journal.len();
+        drop(a);
+        h.wait_out(0).await;
+        assert_eq!(h.kinds_since(since, a_id), [E::Invalidate, E::Close, E::Checkin]);
+        assert_eq!(counts(h.pool.status()), (2, 0, 0, 0));
+        // Killed while idle: replaced at its next checkout.
+        let b = h.pool.get().await.unwrap();
+        let b_id = b.id();
+        assert_ne!(b_id, a_id);
+        drop(b);
+        assert!(h.faults.kill(b_id));
+        let since = h.journal.len();
+        let mut c = h.pool.get().await.unwrap();
+        let c_id = c.id();
+        assert_ne!(c_id, b_id, "the dead connection was handed out again");
+        assert_eq!(h.kinds_since(since, b_id), [E::Invalidate, E::Close]);
+        assert_eq!(h.kinds_since(since, c_id), [E::Connect, E::Checkout]);
+        c.execute("SELECT 1").await.unwrap();
+        drop(c);
+        assert_eq!(counts(h.pool.status()), (2, 1, 0, 0));
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new().size(2).max_overflow(0), body)
+}
+
+/// `invalidate_all` (mutation testing found no test calling it): every
+/// connection that existed, idle or out, is replaced at its next checkout;
+/// one call bumps the generation once, and connections opened after it
+/// are kept.
+#[rstest]
+fn b15_invalidate_all_replaces_every_existing_connection_once(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let a = h.pool.get().await.unwrap();
+        let b = h.pool.get().await.unwrap();
+        let (a_id, b_id) = (a.id(), b.id());
+        drop(a); // idle
+        h.pool.invalidate_all();
+        drop(b); // out during the call: kept until its next checkout
+        h.wait_out(0).await;
+        assert_eq!(counts(h.pool.status()), (2, 2, 0, 0));
+        let c = h.pool.get().await.unwrap();
+        let d = h.pool.get().await.unwrap();
+        let fresh = [c.id(), d.id()];
+        assert!(!fresh.contains(&a_id) && !fresh.contains(&b_id), "{fresh:?}");
+        for old in [a_id, b_id] {
+            assert_eq!(h.kinds_for(old).last(), Some(&E::Close));
+        }
+        drop((c, d));
+        h.wait_out(0).await;
+        // Opened after the call: kept, so the generation moved once.
+        let e = h.pool.get().await.unwrap();
+        let f = h.pool.get().await.unwrap();
+        let mut again = [e.id(), f.id()];
+        let mut fresh = fresh;
+        again.sort();
+        fresh.sort();
+        assert_eq!(again, fresh);
+        let all = h
+            .journal
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == E::Invalidate && e.conn.is_none());
+        assert_eq!(all.count(), 1);
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new().size(2).max_overflow(0), body)
+}
+
 #[rstest]
 fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
@@ -630,7 +717,9 @@ fn b18_ping_disconnect_reconnects_silently(
         let b = h.pool.get().await.unwrap();
         let (a_id, b_id) = (a.id(), b.id());
         drop((a, b));
-        h.faults.restart();
+        // A server gone in a way the connection cannot see locally (a
+        // killed connection is `is_broken` and replaced without a ping).
+        let _gone = h.faults.arm(Rule::on(Op::Ping).times(1).disconnect()).unwrap();
         let conn = h.pool.get().await.expect("the caller sees no error");
         assert!(![a_id, b_id].contains(&conn.id()));
         assert_eq!(h.kinds_for(a_id)[5..], [E::PingFailed, E::Invalidate, E::Close]);
@@ -772,6 +861,85 @@ fn event_orders_of_the_usual_paths(
 
 // ----- configuration -----
 
+/// Regression: `timeout(Duration::MAX)` passed validation, then a checkout
+/// on an exhausted pool panicked on the deadline's overflow (and left its
+/// waiter registered). A deadline too far to add means "never", as
+/// `wait_forever()`.
+#[rstest]
+fn b02_a_timeout_too_long_to_add_waits_forever(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(false, true)] forever: bool,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let held = h.pool.get().await.unwrap();
+        let held_id = held.id();
+        let pool = h.pool.clone();
+        let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.until(|| h.pool.status().waiting == 1).await;
+        h.advance(Duration::from_secs(100 * 365 * 24 * 3600)).await;
+        assert!(!waiter.is_finished(), "a waiter without a deadline gave up");
+        assert_eq!(h.pool.status().waiting, 1);
+        drop(held);
+        assert_eq!(waiter.join().await.unwrap(), held_id);
+        assert_eq!(h.journal.count(E::Timeout), 0);
+        assert_eq!(h.pool.status().waiting, 0);
+        h.assert_consistent();
+    }
+    let cfg = PoolConfig::new().size(1).max_overflow(0);
+    let cfg = if forever {
+        cfg.wait_forever()
+    } else {
+        cfg.timeout(Duration::MAX)
+    };
+    on!(shell, kind, cfg, body)
+}
+
+/// `unlimited_overflow()`: SQLAlchemy's `max_overflow=-1`. No checkout
+/// waits; the extra connections are closed on return to a full idle queue.
+#[rstest]
+fn b01_unlimited_overflow_never_waits(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let mut conns = Vec::new();
+        for _ in 0..40 {
+            conns.push(h.pool.get().await.unwrap());
+        }
+        let status = h.pool.status();
+        assert_eq!(counts(status), (2, 0, 40, 38));
+        assert_eq!(
+            (status.max_overflow, status.limit(), status.total()),
+            (usize::MAX, None, 40)
+        );
+        h.assert_consistent();
+        drop(conns);
+        h.wait_out(0).await;
+        assert_eq!(counts(h.pool.status()), (2, 2, 0, 0));
+        assert_eq!(h.open_connections(), 2);
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new().size(2).unlimited_overflow(), body)
+}
+
+#[test]
+fn limits_and_unlimited_settings_validate() {
+    let server = dbfault::MockServer::new();
+    for (cfg, ok) in [
+        (PoolConfig::new().size(0).unlimited_overflow(), true),
+        (PoolConfig::new().size(5).max_overflow(usize::MAX), true),
+        (PoolConfig::new().size(5).max_overflow(usize::MAX - 1), false),
+        (PoolConfig::new().wait_forever(), true),
+        (PoolConfig::new().timeout(Duration::MAX), true),
+        (PoolConfig::new().wait_forever().timeout(Duration::ZERO), false),
+    ] {
+        assert_eq!(cfg.validate().is_ok(), ok, "{cfg:?}");
+        assert_eq!(dbfault::Pool::new(server.driver(), cfg.clone()).is_ok(), ok);
+        assert_eq!(dbfault::AsyncPool::new(server.async_driver(), cfg).is_ok(), ok);
+    }
+}
+
 #[rstest]
 #[case::zero_timeout(PoolConfig::new().timeout(Duration::ZERO), "timeout")]
 #[case::zero_recycle(PoolConfig::new().recycle(Duration::ZERO), "recycle")]
@@ -797,7 +965,7 @@ fn defaults_are_sqlalchemys(#[values(Shell::Threads, Shell::Tokio)] shell: Shell
         assert_eq!(counts(h.pool.status()), (5, 0, 15, 10));
         drop(conns);
         assert_eq!(counts(h.pool.status()), (5, 5, 0, 0));
-        assert!(format!("{:?}", PoolConfig::default()).contains("timeout: 30s"));
+        assert!(format!("{:?}", PoolConfig::default()).contains("timeout: Some(30s)"));
     }
     on!(shell, Kind::Mock, PoolConfig::new(), body)
 }

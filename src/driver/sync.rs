@@ -127,6 +127,16 @@ pub trait Connection: Send + 'static {
     /// block.
     fn in_transaction(&self) -> bool;
 
+    /// Whether the connection is known to be unusable (closed, or lost to
+    /// a disconnect), so that a pool must not keep it. Like r2d2's
+    /// `has_broken`, it must decide quickly from local state: no I/O, and
+    /// it must not block (a pool may ask while holding its own lock). A
+    /// connection that cannot tell answers `false`; a pool that wants
+    /// certainty pings. Default: `false`.
+    fn is_broken(&self) -> bool {
+        false
+    }
+
     /// Closes the connection. Idempotent. May block.
     fn close(&mut self) -> Result<()>;
 }
@@ -161,6 +171,9 @@ impl<C: Connection + ?Sized> Connection for Box<C> {
     }
     fn in_transaction(&self) -> bool {
         (**self).in_transaction()
+    }
+    fn is_broken(&self) -> bool {
+        (**self).is_broken()
     }
     fn close(&mut self) -> Result<()> {
         (**self).close()

@@ -55,6 +55,13 @@ pub trait AsyncConnection: Send + 'static {
     fn ping(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Whether a transaction is (or may be) open. Must not block.
     fn in_transaction(&self) -> bool;
+    /// Whether the connection is known to be unusable (closed, or lost to
+    /// a disconnect); see [`Connection::is_broken`]. Must decide quickly
+    /// from local state: no I/O, no await, and it must not block. Default:
+    /// `false`.
+    fn is_broken(&self) -> bool {
+        false
+    }
     /// Closes the connection. Idempotent.
     fn close(&mut self) -> impl Future<Output = Result<()>> + Send;
 }
@@ -192,6 +199,14 @@ impl<C: Connection> AsyncConnection for BlockingConnection<C> {
             Ok(conn) => conn.as_ref().is_some_and(C::in_transaction),
             // An operation is still running on the blocking pool.
             Err(_) => true,
+        }
+    }
+    /// Closed, or broken as the sync connection says. While an operation
+    /// runs on the blocking pool it cannot tell: `false`.
+    fn is_broken(&self) -> bool {
+        match self.inner.try_lock() {
+            Ok(conn) => conn.as_ref().is_none_or(C::is_broken),
+            Err(_) => false,
         }
     }
     async fn close(&mut self) -> Result<()> {

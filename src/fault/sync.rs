@@ -453,6 +453,19 @@ impl<C: Connection> Connection for FaultyConnection<C> {
         self.peek_in_transaction(C::in_transaction)
     }
 
+    /// Closed, or killed (a fired disconnect, `kill`, an outage); else
+    /// what the inner connection says. Never blocks: while an operation
+    /// holds the inner connection, only the flags answer.
+    fn is_broken(&self) -> bool {
+        self.closed
+            || self.is_dead()
+            || self
+                .cell
+                .inner
+                .try_lock()
+                .is_ok_and(|inner| inner.as_ref().is_some_and(C::is_broken))
+    }
+
     /// Closes the inner connection, whatever a `close` rule does to the
     /// result. Closing a killed connection succeeds.
     fn close(&mut self) -> Result<()> {

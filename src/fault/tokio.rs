@@ -244,6 +244,18 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
         self.peek_in_transaction(C::in_transaction)
     }
 
+    /// Closed, or killed; else what the inner connection says. Never
+    /// blocks.
+    fn is_broken(&self) -> bool {
+        self.closed
+            || self.is_dead()
+            || self
+                .cell
+                .inner
+                .try_lock()
+                .is_ok_and(|inner| inner.as_ref().is_some_and(C::is_broken))
+    }
+
     async fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());

@@ -56,6 +56,7 @@ mock! {
         fn rollback(&mut self) -> Result<()>;
         fn ping(&mut self) -> Result<()>;
         fn in_transaction(&self) -> bool;
+        fn is_broken(&self) -> bool;
         fn close(&mut self) -> Result<()>;
     }
 }

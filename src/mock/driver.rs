@@ -96,6 +96,12 @@ impl Connection for MockConnection {
         self.server.in_transaction(self.id)
     }
 
+    /// Closed or lost, as the server knows (its lock held only for the
+    /// look-up).
+    fn is_broken(&self) -> bool {
+        self.server.is_broken(self.id)
+    }
+
     fn close(&mut self) -> Result<()> {
         self.server.close(self.id)
     }

@@ -406,6 +406,15 @@ impl MockServer {
         Ok(())
     }
 
+    /// Whether the connection is closed, lost (a scripted disconnect) or
+    /// unknown to this server.
+    pub(crate) fn is_broken(&self, id: ConnId) -> bool {
+        lock(&self.shared)
+            .conns
+            .get(&id)
+            .is_none_or(|c| c.closed || c.dead.is_some())
+    }
+
     pub(crate) fn in_transaction(&self, id: ConnId) -> bool {
         lock(&self.shared)
             .conns

@@ -87,6 +87,9 @@ impl AsyncConnection for AsyncMockConnection {
     fn in_transaction(&self) -> bool {
         self.server.in_transaction(self.id)
     }
+    fn is_broken(&self) -> bool {
+        self.server.is_broken(self.id)
+    }
     async fn close(&mut self) -> Result<()> {
         self.server.close(self.id)
     }

@@ -27,7 +27,8 @@ pub enum ResetOnReturn {
 pub struct PoolConfig {
     pub(crate) size: usize,
     pub(crate) max_overflow: usize,
-    pub(crate) timeout: Duration,
+    /// `None`: wait forever.
+    pub(crate) timeout: Option<Duration>,
     pub(crate) recycle: Option<Duration>,
     pub(crate) pre_ping: bool,
     pub(crate) pre_ping_idle: Option<Duration>,
@@ -50,7 +51,7 @@ impl PoolConfig {
         PoolConfig {
             size: 5,
             max_overflow: 10,
-            timeout: Duration::from_secs(30),
+            timeout: Some(Duration::from_secs(30)),
             recycle: None,
             pre_ping: false,
             pre_ping_idle: None,
@@ -68,16 +69,38 @@ impl PoolConfig {
     }
 
     /// How many connections may exist beyond `size`; they are closed when
-    /// returned to a full idle queue. Default: 10.
+    /// returned to a full idle queue. `usize::MAX` means unlimited (see
+    /// [`unlimited_overflow`](PoolConfig::unlimited_overflow)). Default: 10.
     pub fn max_overflow(mut self, n: usize) -> Self {
         self.max_overflow = n;
         self
     }
 
+    /// No limit on the connections beyond `size` (SQLAlchemy's
+    /// `max_overflow=-1`): a checkout never waits, it opens a connection
+    /// when none is idle. [`PoolStatus::max_overflow`](crate::PoolStatus)
+    /// then reads `usize::MAX` and [`PoolStatus::limit`](crate::PoolStatus::limit)
+    /// `None`. Default: limited, to 10.
+    pub fn unlimited_overflow(mut self) -> Self {
+        self.max_overflow = usize::MAX;
+        self
+    }
+
     /// How long a checkout waits for a connection when the pool is
-    /// exhausted; sub-second values are honoured. Default: 30 s.
+    /// exhausted; sub-second values are honoured. A timeout too long for
+    /// the clock to add (`Duration::MAX`) waits forever, as
+    /// [`wait_forever`](PoolConfig::wait_forever). Default: 30 s.
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
+        self.timeout = Some(d);
+        self
+    }
+
+    /// A checkout on an exhausted pool waits as long as it takes
+    /// (SQLAlchemy's `timeout=None`); dropping its future (tokio) is the
+    /// only way to give up. Replaces any [`timeout`](PoolConfig::timeout).
+    /// Default: off (a 30 s timeout).
+    pub fn wait_forever(mut self) -> Self {
+        self.timeout = None;
         self
     }
 
@@ -140,7 +163,8 @@ impl PoolConfig {
     /// # Errors
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the field:
-    /// a zero timeout, a zero recycle age, or size and max_overflow both 0.
+    /// a zero timeout, a zero recycle age, size and max_overflow both 0, or
+    /// a limited size + max_overflow that overflows `usize`.
     pub fn validate(&self) -> Result<()> {
         if self.size == 0 && self.max_overflow == 0 {
             return Err(Error::config(
@@ -148,7 +172,7 @@ impl PoolConfig {
                 "size and max_overflow are both 0: the pool could never hand out a connection",
             ));
         }
-        if self.timeout.is_zero() {
+        if self.timeout.is_some_and(|d| d.is_zero()) {
             return Err(Error::config(
                 "timeout",
                 "must be greater than zero (a checkout on an exhausted pool would fail without waiting)",
@@ -160,10 +184,10 @@ impl PoolConfig {
                 "must be greater than zero (every connection would be replaced at every checkout)",
             ));
         }
-        if self.size.checked_add(self.max_overflow).is_none() {
+        if self.max_overflow != usize::MAX && self.size.checked_add(self.max_overflow).is_none() {
             return Err(Error::config(
                 "max_overflow",
-                "size + max_overflow overflows usize",
+                "size + max_overflow overflows usize (use unlimited_overflow() for no limit)",
             ));
         }
         Ok(())

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::ResetOnReturn;
 use crate::{ConnId, Error, EventKind};
 
 /// Identifies a checkout waiting for a connection.
@@ -37,42 +38,78 @@ pub(crate) struct Meta {
     pub(crate) replacement_journaled: bool,
 }
 
-/// What a checkout must do next.
+/// What a shell must do next for a checkout or a return: the core's
+/// decision, carried out by the shell outside the lock and reported back
+/// with the input the variant names.
 #[derive(Debug)]
-pub(crate) enum Step<C> {
-    /// Hand out `conn`, after a ping when `ping` is set.
-    Ready { conn: C, meta: Meta, ping: bool },
-    /// A slot is reserved: open a new connection and report with
+pub(crate) enum Io<C> {
+    /// Hand the connection out: the checkout is done. The shell still asks
+    /// it `in_transaction` (outside the lock) and reports a transaction
+    /// left open with [`Core::dirty_at_checkout`].
+    HandOut(C, Meta),
+    /// A slot is reserved: open a connection, report with
     /// [`Core::connected`].
     Connect,
-    /// A slot is reserved by a stale connection: close it (report with
-    /// [`Core::record_close`]), then connect as for `Connect`.
-    Replace { conn: C, meta: Meta },
-    /// Nothing available: the checkout is queued under this id. Wait for a
-    /// grant ([`Core::take_grant`]) or give up ([`Core::cancel_wait`]).
+    /// Ping it, report with [`Core::pinged`].
+    Ping(C, Meta),
+    /// Roll back (or, on return with `ResetOnReturn::Commit`, commit) its
+    /// transaction, report with [`Core::reset`].
+    Reset(C, Meta, Phase),
+    /// Close it, report with [`Core::closed`].
+    Close(C, Meta, After),
+    /// No connection yet: wait for a grant ([`Core::take_grant`]) or give
+    /// up ([`Core::cancel_wait`]).
     Wait(WaiterId),
+    /// The checkout fails with this error.
+    Fail(Error),
+    /// The checkout starts over (a connection found dirty at checkout
+    /// could not be rolled back).
+    Retry,
+    /// The return is done.
+    Done,
 }
 
-/// How a returned connection was reset by the shell.
+/// Why a connection is being reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reset {
-    /// No transaction was open.
-    Clean,
-    /// The open transaction was rolled back.
-    RolledBack,
-    /// The open transaction was committed.
-    Committed,
-    /// A transaction was left open on purpose (`ResetOnReturn::None`).
-    LeftOpen,
+pub(crate) enum Phase {
+    /// Rolled back at checkout: it was returned with a transaction open.
+    Checkout,
+    /// Reset on return, by rollback.
+    Rollback,
+    /// Reset on return, by commit.
+    Commit,
 }
 
-/// What to do with a returned connection.
+/// What follows a close the core asked for.
 #[derive(Debug)]
-pub(crate) enum Checkin<C> {
-    /// The pool kept it; wake this waiter if any.
-    Kept(Option<WaiterId>),
-    /// Close it, then report with [`Core::release`].
-    Close(C),
+pub(crate) enum After {
+    /// The slot stays reserved: connect next (a replacement).
+    Reconnect,
+    /// The slot is freed; the checkout starts over.
+    Retry,
+    /// The slot is freed; the checkout fails with this error.
+    Fail(Error),
+    /// The slot is freed; nothing else (a return, an invalidation).
+    Done,
+}
+
+/// What a driver call holds of the pool, given back if the call never
+/// reports (it panicked, or its future was dropped).
+#[derive(Debug)]
+pub(crate) enum Held<C> {
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// A waiter's place.
+    Waiter(WaiterId),
+    /// A slot reserved for a connect.
+    Slot,
+    /// A connection counted out whose call was cut short: invalidated.
+    Out(Meta),
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// A connection being prepared for a checkout that was cancelled: it
+    /// goes back to the pool (the connection is still usable).
+    Back(Io<C>),
+    /// A connection being closed: its slot is freed.
+    Closing(Meta),
 }
 
 /// Counters a pool reports. Always consistent: `checked_in + checked_out`
@@ -92,7 +129,8 @@ pub struct PoolStatus {
     /// Checkouts waiting for a connection.
     pub waiting: usize,
     /// The configured overflow limit: `total()` never exceeds
-    /// `size + max_overflow`.
+    /// `size + max_overflow`. `usize::MAX` when overflow is unlimited
+    /// (see [`limit`](PoolStatus::limit)).
     pub max_overflow: usize,
 }
 
@@ -101,17 +139,31 @@ impl PoolStatus {
     pub fn total(&self) -> usize {
         self.checked_in + self.checked_out
     }
+
+    /// The most connections the pool may own, `size + max_overflow`;
+    /// `None` when overflow is unlimited.
+    pub fn limit(&self) -> Option<usize> {
+        if self.max_overflow == usize::MAX {
+            None
+        } else {
+            Some(self.size.saturating_add(self.max_overflow))
+        }
+    }
 }
 
 /// Settings the core decides with.
 #[derive(Debug, Clone)]
 pub(crate) struct CoreConfig {
     pub(crate) size: usize,
+    /// `usize::MAX`: unlimited.
     pub(crate) max_overflow: usize,
+    /// How long a checkout waits; `None`: forever.
+    pub(crate) timeout: Option<Duration>,
     pub(crate) recycle: Option<Duration>,
     pub(crate) pre_ping: bool,
     pub(crate) pre_ping_idle: Option<Duration>,
     pub(crate) lifo: bool,
+    pub(crate) reset: ResetOnReturn,
 }
 
 /// An event the shell writes to the journal.
@@ -136,19 +188,28 @@ pub(crate) struct Core<C> {
     /// `dispose`).
     close_below: u64,
     connected_once: bool,
-    waiters: VecDeque<WaiterId>,
+    /// Queued checkouts, first come first, each with its deadline (`None`:
+    /// waits forever, or not yet started with [`wait_from`](Core::wait_from)).
+    waiters: VecDeque<(WaiterId, Option<Instant>)>,
     /// Steps handed to waiters that have not picked them up yet. Few at a
     /// time (each is taken as soon as its waiter runs), so a list searched
     /// linearly beats a hash map.
-    grants: Vec<(WaiterId, Step<C>)>,
+    grants: Vec<(WaiterId, Io<C>)>,
     next_waiter: WaiterId,
     last_connect_error: Option<Error>,
     journaling: bool,
     events: Vec<PendingEvent>,
+    /// Waiters granted something since the shell last drained them.
+    woken: Vec<WaiterId>,
+    /// The connection's own `is_broken`: by its contract quick, without
+    /// I/O and never blocking, so the core may ask under the pool's lock.
+    is_broken: fn(&C) -> bool,
 }
 
 impl<C> Core<C> {
-    pub(crate) fn new(cfg: CoreConfig, journaling: bool) -> Self {
+    /// A core deciding with `cfg`; `is_broken` asks a connection whether
+    /// it is known to be unusable (the driver trait's `is_broken`).
+    pub(crate) fn new(cfg: CoreConfig, journaling: bool, is_broken: fn(&C) -> bool) -> Self {
         Core {
             idle: VecDeque::with_capacity(cfg.size),
             cfg,
@@ -163,6 +224,8 @@ impl<C> Core<C> {
             last_connect_error: None,
             journaling,
             events: Vec::new(),
+            woken: Vec::new(),
+            is_broken,
         }
     }
 
@@ -187,9 +250,10 @@ impl<C> Core<C> {
     }
 
     fn max(&self) -> usize {
-        self.cfg.size + self.cfg.max_overflow
+        self.cfg.size.saturating_add(self.cfg.max_overflow)
     }
 
+    #[cfg(test)]
     pub(crate) fn last_connect_error(&self) -> Option<&Error> {
         self.last_connect_error.as_ref()
     }
@@ -202,6 +266,12 @@ impl<C> Core<C> {
         for e in self.events.drain(..) {
             f(e);
         }
+    }
+
+    /// Hands every waiter granted something since the last call to `f`:
+    /// the shell wakes them once its lock is released.
+    pub(crate) fn drain_woken(&mut self, f: impl FnMut(WaiterId)) {
+        self.woken.drain(..).for_each(f);
     }
 
     #[inline]
@@ -217,9 +287,10 @@ impl<C> Core<C> {
 
     // ----- inputs -----
 
-    /// A caller wants a connection.
+    /// A caller wants a connection. A [`Io::Wait`] must be followed by
+    /// [`wait_from`](Core::wait_from) under the same lock.
     #[inline]
-    pub(crate) fn checkout(&mut self, now: Instant) -> Step<C> {
+    pub(crate) fn checkout(&mut self, now: Instant) -> Io<C> {
         // First come, first served: a newcomer never overtakes a waiter.
         if self.waiters.is_empty() {
             let next = if self.cfg.lifo {
@@ -234,137 +305,288 @@ impl<C> Core<C> {
             if self.total < self.max() {
                 self.total += 1;
                 self.out += 1;
-                return Step::Connect;
+                return Io::Connect;
             }
         }
         let id = self.next_waiter;
         self.next_waiter += 1;
-        self.waiters.push_back(id);
-        Step::Wait(id)
+        self.waiters.push_back((id, None));
+        Io::Wait(id)
+    }
+
+    /// Starts waiter `id`'s timeout at `now` (the shell reads its clock for
+    /// a checkout that waits, even when [`uses_time`](Core::uses_time) is
+    /// false). A deadline past what an `Instant` can hold means "never".
+    pub(crate) fn wait_from(&mut self, id: WaiterId, now: Instant) {
+        let deadline = self.cfg.timeout.and_then(|t| now.checked_add(t));
+        if let Some(w) = self.waiters.iter_mut().find(|(w, _)| *w == id) {
+            w.1 = deadline;
+        }
+    }
+
+    /// The earliest deadline of a waiting checkout, if any: the shell calls
+    /// [`handle_timeout`](Core::handle_timeout) once its clock reaches it.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.waiters.iter().filter_map(|(_, d)| *d).min()
+    }
+
+    /// Expires every waiter whose deadline is `now` or earlier: each is
+    /// journaled as a timeout, granted [`Io::Fail`] with the timeout error
+    /// (carrying the last connect error) and queued to wake.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        self.waiters.retain(|&(id, deadline)| {
+            let due = deadline.is_some_and(|d| d <= now);
+            if due {
+                expired.push(id);
+            }
+            !due
+        });
+        for id in expired {
+            self.emit(None, EventKind::Timeout, "");
+            let err = Error::timeout(
+                format!(
+                    "no connection available within {:?}",
+                    self.cfg.timeout.unwrap_or(Duration::MAX)
+                ),
+                self.last_connect_error.clone(),
+            );
+            self.grant(id, Io::Fail(err));
+        }
     }
 
     /// Decides how an idle connection, already counted out, is handed out.
     #[inline]
-    fn prepare(&mut self, conn: C, meta: Meta, now: Instant) -> Step<C> {
-        if meta.generation < self.generation {
-            if !meta.replacement_journaled {
-                self.emit(
-                    Some(meta.id),
-                    EventKind::Invalidate,
-                    "pool invalidated since it was opened",
-                );
-            }
-            return Step::Replace { conn, meta };
-        }
-        if meta.soft {
-            return Step::Replace { conn, meta };
-        }
-        if self
+    fn prepare(&mut self, conn: C, mut meta: Meta, now: Instant) -> Io<C> {
+        // Why it must be replaced, if it must; a soft invalidation was
+        // journaled when it was asked for.
+        let replace = if meta.generation < self.generation {
+            Some(Some((
+                EventKind::Invalidate,
+                "pool invalidated since it was opened",
+            )))
+        } else if meta.soft {
+            Some(None)
+        } else if (self.is_broken)(&conn) {
+            // Lost while idle (the server closed it, a fault killed it).
+            Some(Some((EventKind::Invalidate, "broken")))
+        } else if self
             .cfg
             .recycle
             .is_some_and(|age| now.saturating_duration_since(meta.created) >= age)
         {
-            if !meta.replacement_journaled {
-                self.emit(Some(meta.id), EventKind::Recycle, "");
+            Some(Some((EventKind::Recycle, "")))
+        } else {
+            None
+        };
+        if let Some(event) = replace {
+            // A checkout that decided so and was cancelled journaled it.
+            if let Some((kind, detail)) = event.filter(|_| !meta.replacement_journaled) {
+                self.emit(Some(meta.id), kind, detail);
             }
-            return Step::Replace { conn, meta };
+            meta.replacement_journaled = true;
+            return Io::Close(conn, meta, After::Reconnect);
         }
         let ping = self.cfg.pre_ping
             && self
                 .cfg
                 .pre_ping_idle
                 .is_none_or(|d| now.saturating_duration_since(meta.last_used) > d);
-        if !ping {
-            self.emit(Some(meta.id), EventKind::Checkout, "");
+        if ping {
+            return Io::Ping(conn, meta);
         }
-        Step::Ready { conn, meta, ping }
+        self.emit(Some(meta.id), EventKind::Checkout, "");
+        Io::HandOut(conn, meta)
     }
 
     /// A waiter's grant, if one arrived.
-    pub(crate) fn take_grant(&mut self, id: WaiterId) -> Option<Step<C>> {
+    pub(crate) fn take_grant(&mut self, id: WaiterId) -> Option<Io<C>> {
         let i = self.grants.iter().position(|(w, _)| *w == id)?;
         Some(self.grants.swap_remove(i).1)
     }
 
-    /// A waiter gives up (timeout, or its future was dropped). Returns the
-    /// grant it had received in the meantime, which the caller must use or
-    /// [`give_back`](Core::give_back). With `timed_out`, journals the
-    /// timeout when no grant had arrived.
-    pub(crate) fn cancel_wait(&mut self, id: WaiterId, timed_out: bool) -> Option<Step<C>> {
-        if let Some(step) = self.take_grant(id) {
-            return Some(step);
-        }
-        self.waiters.retain(|&w| w != id);
-        if timed_out {
-            self.emit(None, EventKind::Timeout, "");
-        }
-        None
-    }
-
-    /// Returns a step a cancelled checkout will not use. Returns the waiter
-    /// to wake, if the step went to one.
-    pub(crate) fn give_back(&mut self, step: Step<C>, now: Instant) -> Option<WaiterId> {
-        match step {
-            Step::Ready { conn, meta, ping } => {
-                // Journaled as checked out only once its ping passed.
-                if !ping {
-                    self.emit(Some(meta.id), EventKind::Checkin, "checkout cancelled");
-                }
-                self.out -= 1;
-                self.hand_over(conn, meta, now)
-            }
-            Step::Replace { conn, mut meta } => {
-                // Never journaled as checked out; why it must be replaced
-                // was, and the next checkout must not journal that again.
-                meta.replacement_journaled = true;
-                self.out -= 1;
-                self.hand_over(conn, meta, now)
-            }
-            Step::Connect => {
-                self.out -= 1;
-                self.free_slot()
-            }
-            Step::Wait(id) => {
-                self.waiters.retain(|&w| w != id);
-                None
-            }
+    /// A waiter gives up (its future was dropped): whatever it was granted
+    /// meanwhile is given back.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn cancel_wait(&mut self, id: WaiterId, now: Instant) {
+        match self.take_grant(id) {
+            Some(io) => self.give_back(io, now),
+            None => self.waiters.retain(|&(w, _)| w != id),
         }
     }
 
-    /// A ping at checkout succeeded.
-    pub(crate) fn pinged(&mut self, meta: &Meta) {
-        self.emit(Some(meta.id), EventKind::Ping, "");
-        self.emit(Some(meta.id), EventKind::Checkout, "");
+    /// Returns what a checkout that stopped (cancelled, or its driver call
+    /// panicked) held. A connection being prepared goes back to the pool;
+    /// one whose call was cut short is invalidated and its slot freed.
+    pub(crate) fn abandon(&mut self, held: Held<C>, now: Instant) {
+        match held {
+            Held::Waiter(id) => self.cancel_wait(id, now),
+            Held::Slot => self.give_back(Io::Connect, now),
+            Held::Out(meta) => {
+                self.invalidate(&meta, None);
+                self.release(&meta, Ok(()));
+            }
+            Held::Back(io) => self.give_back(io, now),
+            Held::Closing(meta) => self.release(&meta, Ok(())),
+        }
     }
 
-    /// A ping at checkout failed. The connection is invalidated; a
-    /// disconnect invalidates the whole pool. The shell then closes it and
-    /// either reconnects once (disconnect: [`record_close`](Core::record_close),
-    /// then [`connected`](Core::connected)) or gives the slot back
-    /// ([`release`](Core::release)).
-    pub(crate) fn ping_failed(&mut self, meta: &Meta, err: &Error) {
-        self.emit(Some(meta.id), EventKind::PingFailed, short(err));
-        self.invalidate(meta, Some(err));
+    fn give_back(&mut self, io: Io<C>, now: Instant) {
+        match io {
+            Io::HandOut(conn, meta) | Io::Reset(conn, meta, Phase::Checkout) => {
+                // Journaled as checked out already.
+                self.emit(Some(meta.id), EventKind::Checkin, "checkout cancelled");
+                self.out -= 1;
+                self.hand_over(conn, meta, now);
+            }
+            // Not journaled as checked out; a replacement's reason was, and
+            // the next checkout does not journal it again.
+            Io::Ping(conn, meta) | Io::Close(conn, meta, After::Reconnect) => {
+                self.out -= 1;
+                self.hand_over(conn, meta, now);
+            }
+            Io::Connect => {
+                self.out -= 1;
+                self.free_slot();
+            }
+            Io::Reset(conn, meta, _) | Io::Close(conn, meta, _) => {
+                // Not from a checkout: cut short, so never reused.
+                drop(conn);
+                self.invalidate(&meta, None);
+                self.release(&meta, Ok(()));
+            }
+            Io::Wait(id) => self.waiters.retain(|&(w, _)| w != id),
+            Io::Fail(_) | Io::Retry | Io::Done => {}
+        }
     }
 
-    /// The shell closed a connection without giving up its slot.
-    pub(crate) fn record_close(&mut self, id: ConnId, result: Result<(), &Error>) {
+    /// A ping at checkout answered. A failure invalidates the connection
+    /// (a disconnect, the whole pool) and closes it; then the checkout
+    /// reconnects once (disconnect) or fails with the ping's error.
+    pub(crate) fn pinged(&mut self, conn: C, meta: Meta, result: Result<(), Error>) -> Io<C> {
         match result {
-            Ok(()) => self.emit(Some(id), EventKind::Close, ""),
-            Err(e) => self.emit(Some(id), EventKind::Close, format!("failed: {}", short(e))),
+            Ok(()) => {
+                self.emit(Some(meta.id), EventKind::Ping, "");
+                self.emit(Some(meta.id), EventKind::Checkout, "");
+                Io::HandOut(conn, meta)
+            }
+            Err(err) => {
+                self.emit(Some(meta.id), EventKind::PingFailed, short(&err));
+                self.invalidate(&meta, Some(&err));
+                let after = if err.is_disconnect() {
+                    After::Reconnect
+                } else {
+                    After::Fail(err.with_invalidated(true))
+                };
+                Io::Close(conn, meta, after)
+            }
         }
     }
 
-    /// A connect for a reserved slot finished. On success returns the new
-    /// connection's record; on failure frees the slot (every counter as it
-    /// was before the checkout) and returns the waiter that inherits it.
+    /// The connection being handed out has a transaction open (returned so
+    /// on purpose, or reset outside a runtime): roll it back first.
+    pub(crate) fn dirty_at_checkout(&mut self, conn: C, meta: Meta) -> Io<C> {
+        Io::Reset(conn, meta, Phase::Checkout)
+    }
+
+    /// A connection comes back: `dirty` says whether a transaction is open
+    /// (asked outside the lock). A broken one is closed; a dirty one is
+    /// reset as configured; the rest are checked in.
+    pub(crate) fn returned(&mut self, conn: C, meta: Meta, dirty: bool, now: Instant) -> Io<C> {
+        if (self.is_broken)(&conn) {
+            // Dead (a disconnect, a kill): never back to the idle queue.
+            self.emit(Some(meta.id), EventKind::Invalidate, "broken");
+            return Io::Close(conn, meta, After::Done);
+        }
+        match (dirty, self.cfg.reset) {
+            (false, _) => self.checkin(conn, meta, "", now),
+            (true, ResetOnReturn::Rollback) => Io::Reset(conn, meta, Phase::Rollback),
+            (true, ResetOnReturn::Commit) => Io::Reset(conn, meta, Phase::Commit),
+            (true, ResetOnReturn::None) => self.checkin(conn, meta, "left open", now),
+        }
+    }
+
+    /// A connection that could not be reset (no runtime to await it on)
+    /// is checked in with its transaction open; the next checkout rolls
+    /// it back.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn left_open(&mut self, conn: C, meta: Meta, now: Instant) -> Io<C> {
+        self.checkin(conn, meta, "left open", now)
+    }
+
+    /// A reset finished. A failure invalidates the connection and closes
+    /// it (a checkout then starts over).
+    pub(crate) fn reset(
+        &mut self,
+        conn: C,
+        meta: Meta,
+        phase: Phase,
+        result: Result<(), Error>,
+        now: Instant,
+    ) -> Io<C> {
+        match (result, phase) {
+            (Ok(()), Phase::Checkout) => {
+                self.emit(Some(meta.id), EventKind::Reset, "rollback at checkout");
+                Io::HandOut(conn, meta)
+            }
+            (Ok(()), Phase::Rollback) => self.checkin(conn, meta, "rollback", now),
+            (Ok(()), Phase::Commit) => self.checkin(conn, meta, "commit", now),
+            (Err(err), phase) => {
+                self.emit(Some(meta.id), EventKind::ResetFailed, short(&err));
+                self.invalidate(&meta, Some(&err));
+                let after = if phase == Phase::Checkout {
+                    After::Retry
+                } else {
+                    After::Done
+                };
+                Io::Close(conn, meta, after)
+            }
+        }
+    }
+
+    /// Keeps a returned connection, or closes it (idle queue full, pool
+    /// disposed since it was opened).
+    fn checkin(&mut self, conn: C, mut meta: Meta, detail: &'static str, now: Instant) -> Io<C> {
+        self.emit(Some(meta.id), EventKind::Reset, detail);
+        meta.last_used = now;
+        if meta.generation < self.close_below || (self.waiters.is_empty() && self.idle.len() >= self.cfg.size)
+        {
+            return Io::Close(conn, meta, After::Done);
+        }
+        self.emit(Some(meta.id), EventKind::Checkin, "");
+        self.out -= 1;
+        self.hand_over(conn, meta, now);
+        Io::Done
+    }
+
+    /// A close the core asked for finished (its error is journaled, never
+    /// raised).
+    pub(crate) fn closed(&mut self, meta: &Meta, after: After, result: Result<(), &Error>) -> Io<C> {
+        if let After::Reconnect = after {
+            self.record_close(meta.id, result);
+            return Io::Connect;
+        }
+        self.release(meta, result);
+        match after {
+            After::Retry => Io::Retry,
+            After::Fail(err) => Io::Fail(err),
+            After::Reconnect | After::Done => Io::Done,
+        }
+    }
+
+    /// A connect for a reserved slot finished: on success the checkout
+    /// hands the new connection out; on failure the slot is freed (every
+    /// counter as it was before the checkout) and the checkout fails with
+    /// the driver's error, unchanged.
     pub(crate) fn connected(
         &mut self,
-        result: Result<ConnId, &Error>,
+        result: Result<C, Error>,
+        id: impl FnOnce(&C) -> ConnId,
         now: Instant,
-    ) -> (Option<Meta>, Option<WaiterId>) {
+    ) -> Io<C> {
         match result {
-            Ok(id) => {
+            Ok(conn) => {
+                let id = id(&conn);
                 if !self.connected_once {
                     self.connected_once = true;
                     self.emit(Some(id), EventKind::FirstConnect, "");
@@ -380,67 +602,61 @@ impl<C> Core<C> {
                     soft: false,
                     replacement_journaled: false,
                 };
-                (Some(meta), None)
+                Io::HandOut(conn, meta)
             }
-            Err(e) => {
-                self.emit(None, EventKind::ConnectFailed, short(e));
-                self.last_connect_error = Some(e.clone());
+            Err(err) => {
+                self.emit(None, EventKind::ConnectFailed, short(&err));
+                self.last_connect_error = Some(err.clone());
                 self.out -= 1;
-                (None, self.free_slot())
+                self.free_slot();
+                Io::Fail(err)
             }
         }
     }
 
-    /// A connection comes back, reset by the shell.
-    #[inline]
-    pub(crate) fn checkin(&mut self, conn: C, mut meta: Meta, reset: Reset, now: Instant) -> Checkin<C> {
-        let detail = match reset {
-            Reset::Clean => "",
-            Reset::RolledBack => "rollback",
-            Reset::Committed => "commit",
-            Reset::LeftOpen => "left open",
-        };
-        self.emit(Some(meta.id), EventKind::Reset, detail);
-        meta.last_used = now;
-        if meta.generation < self.close_below || (self.waiters.is_empty() && self.idle.len() >= self.cfg.size)
-        {
-            return Checkin::Close(conn);
+    /// Journals a close that frees no slot.
+    fn record_close(&mut self, id: ConnId, result: Result<(), &Error>) {
+        match result {
+            Ok(()) => self.emit(Some(id), EventKind::Close, ""),
+            Err(e) => self.emit(Some(id), EventKind::Close, format!("failed: {}", short(e))),
         }
-        self.emit(Some(meta.id), EventKind::Checkin, "");
-        self.out -= 1;
-        Checkin::Kept(self.hand_over(conn, meta, now))
     }
 
-    /// Puts a connection that is not out any more in the idle queue, or
-    /// hands it to the first waiter.
+    /// An idle connection closed by `dispose`.
+    pub(crate) fn disposed_closed(&mut self, id: ConnId, result: Result<(), &Error>) {
+        self.record_close(id, result);
+    }
+
+    /// A detached connection was closed (its error journaled, never
+    /// raised).
+    pub(crate) fn close_detached(&mut self, meta: &Meta, result: Result<(), &Error>) {
+        let detail = result.err().map(Error::to_string).unwrap_or_default();
+        self.emit(Some(meta.id), EventKind::CloseDetached, detail);
+    }
+
+    /// Gives a connection that is not out any more to the first waiter, or
+    /// puts it in the idle queue.
     #[inline]
-    fn hand_over(&mut self, conn: C, meta: Meta, now: Instant) -> Option<WaiterId> {
+    fn hand_over(&mut self, conn: C, meta: Meta, now: Instant) {
         match self.waiters.pop_front() {
-            Some(waiter) => {
+            Some((waiter, _)) => {
                 self.out += 1;
-                let step = self.prepare(conn, meta, now);
-                self.grants.push((waiter, step));
-                Some(waiter)
+                let io = self.prepare(conn, meta, now);
+                self.grant(waiter, io);
             }
-            None => {
-                self.idle.push_back((conn, meta));
-                None
-            }
+            None => self.idle.push_back((conn, meta)),
         }
     }
 
-    /// The reset on return failed: the connection is invalidated (then
-    /// closed and [`release`](Core::release)d by the shell).
-    pub(crate) fn reset_failed(&mut self, meta: &Meta, err: &Error) {
-        self.emit(Some(meta.id), EventKind::ResetFailed, short(err));
-        self.invalidate(meta, Some(err));
+    fn grant(&mut self, waiter: WaiterId, io: Io<C>) {
+        self.grants.push((waiter, io));
+        self.woken.push(waiter);
     }
 
-    /// Hard-invalidates an out connection: the shell closes it next and
-    /// calls [`release`](Core::release). A disconnect (`cause` classified as
-    /// one) also invalidates every connection opened before it, once per
-    /// burst.
-    pub(crate) fn invalidate(&mut self, meta: &Meta, cause: Option<&Error>) {
+    /// Hard-invalidates an out connection: journaled; a disconnect
+    /// (`cause` classified as one) also invalidates every connection opened
+    /// before it, once per burst. Close it next ([`Io::Close`]).
+    fn invalidate(&mut self, meta: &Meta, cause: Option<&Error>) {
         let detail = cause.map_or(Cow::Borrowed(""), |e| Cow::Owned(short(e)));
         self.emit(Some(meta.id), EventKind::Invalidate, detail);
         if cause.is_some_and(Error::is_disconnect) && meta.generation >= self.generation {
@@ -448,11 +664,20 @@ impl<C> Core<C> {
         }
     }
 
+    /// The caller invalidates an out connection (`cause`: the error that
+    /// showed it dead): close it, then its slot is freed.
+    pub(crate) fn invalidate_out(&mut self, conn: C, meta: Meta, cause: Option<&Error>) -> Io<C> {
+        self.invalidate(&meta, cause);
+        Io::Close(conn, meta, After::Done)
+    }
+
     /// Soft-invalidates an out connection: it is replaced at its next
-    /// checkout.
+    /// checkout. A no-op when already soft.
     pub(crate) fn invalidate_soft(&mut self, meta: &mut Meta) {
-        self.emit(Some(meta.id), EventKind::SoftInvalidate, "");
-        meta.soft = true;
+        if !meta.soft {
+            self.emit(Some(meta.id), EventKind::SoftInvalidate, "");
+            meta.soft = true;
+        }
     }
 
     /// Invalidates every connection that exists now: each is replaced at
@@ -462,49 +687,47 @@ impl<C> Core<C> {
         self.generation += 1;
     }
 
-    /// An out connection was closed by the shell; its slot is free.
-    /// Returns the waiter that inherits the slot.
-    pub(crate) fn release(&mut self, meta: &Meta, close: Result<(), &Error>) -> Option<WaiterId> {
+    /// An out connection was closed; its slot is free (the first waiter
+    /// inherits it).
+    fn release(&mut self, meta: &Meta, close: Result<(), &Error>) {
         self.record_close(meta.id, close);
         self.emit(Some(meta.id), EventKind::Checkin, "");
         self.out -= 1;
-        self.free_slot()
+        self.free_slot();
     }
 
     /// An out connection leaves the pool's accounting.
-    pub(crate) fn detach(&mut self, meta: &Meta) -> Option<WaiterId> {
+    pub(crate) fn detach(&mut self, meta: &Meta) {
         self.emit(Some(meta.id), EventKind::Detach, "");
         self.out -= 1;
-        self.free_slot()
+        self.free_slot();
     }
 
     /// A slot was given up: the first waiter, if any, inherits it as a
     /// reservation to connect.
-    fn free_slot(&mut self) -> Option<WaiterId> {
+    fn free_slot(&mut self) {
         match self.waiters.pop_front() {
-            Some(waiter) => {
+            Some((waiter, _)) => {
                 self.out += 1;
-                self.grants.push((waiter, Step::Connect));
-                Some(waiter)
+                self.grant(waiter, Io::Connect);
             }
-            None => {
-                self.total -= 1;
-                None
-            }
+            None => self.total -= 1,
         }
     }
 
     /// Disposes of the pool: the idle connections are returned for the
-    /// shell to close (with [`record_close`](Core::record_close)), and every
-    /// connection out now is closed when it comes back. The pool stays
-    /// usable. Returns the waiters that inherit the freed slots.
-    pub(crate) fn dispose(&mut self) -> (Vec<(C, Meta)>, Vec<WaiterId>) {
+    /// shell to close (reported with [`disposed_closed`](Core::disposed_closed)),
+    /// and every connection out now is closed when it comes back. The pool
+    /// stays usable.
+    pub(crate) fn dispose(&mut self) -> Vec<(C, Meta)> {
         self.emit(None, EventKind::Dispose, "");
         self.generation += 1;
         self.close_below = self.generation;
         let idle: Vec<_> = self.idle.drain(..).collect();
-        let woken = (0..idle.len()).filter_map(|_| self.free_slot()).collect();
-        (idle, woken)
+        for _ in 0..idle.len() {
+            self.free_slot();
+        }
+        idle
     }
 
     /// Checks the counters' invariants (tests and debug builds).
@@ -546,6 +769,11 @@ fn short(e: &Error) -> String {
 mod tests {
     use super::*;
 
+    fn core(cfg: CoreConfig, journaling: bool) -> Core<u64> {
+        // Connection ids of 1000 and more are broken.
+        Core::new(cfg, journaling, |c| *c >= 1000)
+    }
+
     fn cfg(size: usize, max_overflow: usize) -> CoreConfig {
         CoreConfig {
             size,
@@ -554,18 +782,38 @@ mod tests {
             pre_ping: false,
             pre_ping_idle: None,
             lifo: false,
+            timeout: Some(Duration::from_secs(30)),
+            reset: ResetOnReturn::Rollback,
         }
     }
 
+    /// Checks out a new connection `id`.
     fn connect(core: &mut Core<u64>, id: u64, now: Instant) -> Meta {
-        assert!(matches!(core.checkout(now), Step::Connect));
-        core.connected(Ok(ConnId(id)), now).0.expect("connected")
+        assert!(matches!(core.checkout(now), Io::Connect));
+        handed_out(core.connected(Ok(id), |c| ConnId(*c), now))
+    }
+
+    fn handed_out(io: Io<u64>) -> Meta {
+        match io {
+            Io::HandOut(_, meta) => meta,
+            other => panic!("expected a hand-out, got {other:?}"),
+        }
     }
 
     fn events(core: &mut Core<u64>) -> Vec<(EventKind, String)> {
         let mut out = Vec::new();
         core.drain_events(|e| out.push((e.kind, e.detail.into_owned())));
         out
+    }
+
+    fn woken(core: &mut Core<u64>) -> Vec<WaiterId> {
+        let mut out = Vec::new();
+        core.drain_woken(|w| out.push(w));
+        out
+    }
+
+    fn ev(kind: EventKind, detail: &str) -> (EventKind, String) {
+        (kind, detail.to_owned())
     }
 
     /// A checkout cancelled after it decided to replace a stale connection
@@ -575,7 +823,7 @@ mod tests {
     #[test]
     fn a_cancelled_checkout_journals_each_decision_once() {
         let start = Instant::now();
-        let mut core: Core<u64> = Core::new(
+        let mut core = core(
             CoreConfig {
                 recycle: Some(Duration::from_secs(1)),
                 pre_ping: true,
@@ -584,62 +832,63 @@ mod tests {
             true,
         );
         let a = connect(&mut core, 1, start);
-        assert!(matches!(
-            core.checkin(1, a, Reset::Clean, start),
-            Checkin::Kept(None)
-        ));
+        assert!(matches!(core.returned(1, a, false, start), Io::Done));
 
         // Young: a checkout that would ping, cancelled before the ping.
-        let step = core.checkout(start);
-        assert!(matches!(step, Step::Ready { ping: true, .. }));
+        let io = core.checkout(start);
+        assert!(matches!(io, Io::Ping(..)));
         drop(events(&mut core));
-        assert_eq!(core.give_back(step, start), None);
+        core.abandon(Held::Back(io), start);
         assert_eq!(events(&mut core), []);
 
         // Old: recycled, cancelled, then recycled for good.
         let later = start + Duration::from_secs(2);
-        let step = core.checkout(later);
-        assert!(matches!(step, Step::Replace { .. }));
-        assert_eq!(events(&mut core), [(EventKind::Recycle, String::new())]);
-        assert_eq!(core.give_back(step, later), None);
+        let io = core.checkout(later);
+        assert!(matches!(io, Io::Close(_, _, After::Reconnect)));
+        assert_eq!(events(&mut core), [ev(EventKind::Recycle, "")]);
+        core.abandon(Held::Back(io), later);
         assert_eq!(events(&mut core), []);
         assert_eq!(core.status().checked_in, 1);
-        let step = core.checkout(later);
-        assert!(matches!(step, Step::Replace { .. }));
+        let io = core.checkout(later);
+        assert!(matches!(io, Io::Close(_, _, After::Reconnect)));
         assert_eq!(events(&mut core), []);
         core.check().unwrap();
     }
 
     #[test]
-    fn failed_connect_leaves_counters_as_they_were() {
+    fn failed_connect_leaves_counters_as_they_were_and_journals_the_error() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(1, 0), true);
+        let mut core = core(cfg(1, 0), true);
         let before = core.status();
-        assert!(matches!(core.checkout(now), Step::Connect));
+        assert!(matches!(core.checkout(now), Io::Connect));
         let err = Error::closed("refused");
-        let (meta, woken) = core.connected(Err(&err), now);
-        assert!(meta.is_none() && woken.is_none());
+        let Io::Fail(got) = core.connected(Err(err), |c| ConnId(*c), now) else {
+            panic!("the connect error is the checkout's")
+        };
+        assert_eq!(got.message(), "refused");
         assert_eq!(core.status(), before);
         assert_eq!(core.last_connect_error().map(Error::message), Some("refused"));
+        assert_eq!(
+            events(&mut core),
+            [ev(EventKind::ConnectFailed, "disconnect (connection closed)")]
+        );
         core.check().unwrap();
     }
 
     #[test]
     fn return_to_full_idle_queue_closes_and_frees_the_slot() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(1, 1), false);
+        let mut core = core(cfg(1, 1), false);
         let a = connect(&mut core, 1, now);
         let b = connect(&mut core, 2, now);
-        assert!(matches!(
-            core.checkin(1, a, Reset::Clean, now),
-            Checkin::Kept(None)
-        ));
-        let Checkin::Close(2) = core.checkin(2, b, Reset::Clean, now) else {
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let Io::Close(2, meta, after) = core.returned(2, b, false, now) else {
             panic!("the overflow connection must be closed")
         };
-        core.release(&b, Ok(()));
+        assert!(matches!(core.closed(&meta, after, Ok(())), Io::Done));
+        let status = core.status();
         assert_eq!(
-            core.status(),
+            status,
             PoolStatus {
                 size: 1,
                 checked_in: 1,
@@ -649,36 +898,270 @@ mod tests {
                 max_overflow: 1
             }
         );
+        assert_eq!((status.total(), status.limit()), (1, Some(2)));
         core.check().unwrap();
     }
 
     #[test]
     fn a_returned_connection_goes_to_the_first_waiter() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(1, 0), false);
+        let mut core = core(cfg(1, 0), false);
         let a = connect(&mut core, 1, now);
-        let Step::Wait(w1) = core.checkout(now) else {
+        let Io::Wait(w1) = core.checkout(now) else {
             panic!()
         };
-        let Step::Wait(w2) = core.checkout(now) else {
+        let Io::Wait(w2) = core.checkout(now) else {
             panic!()
         };
-        assert!(matches!(core.checkin(1, a, Reset::Clean, now), Checkin::Kept(Some(w)) if w == w1));
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        assert_eq!(woken(&mut core), [w1]);
         assert!(core.take_grant(w2).is_none());
-        assert!(matches!(core.take_grant(w1), Some(Step::Ready { conn: 1, .. })));
-        assert!(core.cancel_wait(w2, true).is_none());
+        assert!(matches!(core.take_grant(w1), Some(Io::HandOut(1, _))));
+        core.cancel_wait(w2, now);
+        assert_eq!(core.status().waiting, 0);
         core.check().unwrap();
     }
 
     #[test]
     fn one_disconnect_burst_bumps_the_generation_once() {
         let now = Instant::now();
-        let mut core: Core<u64> = Core::new(cfg(3, 0), false);
+        let mut core = core(cfg(3, 0), false);
         let a = connect(&mut core, 1, now);
         let b = connect(&mut core, 2, now);
         let err = Error::closed("gone");
-        core.invalidate(&a, Some(&err));
-        core.invalidate(&b, Some(&err));
+        drop(core.invalidate_out(1, a, Some(&err)));
+        drop(core.invalidate_out(2, b, Some(&err)));
         assert_eq!(core.generation, 1);
+    }
+
+    /// A broken connection returned is closed, never kept; a broken idle
+    /// one is replaced at checkout. Neither bumps the generation.
+    #[test]
+    fn a_broken_connection_is_closed_on_return_and_replaced_at_checkout() {
+        let now = Instant::now();
+        let mut core = core(cfg(2, 0), true);
+        let a = connect(&mut core, 1000, now);
+        drop(events(&mut core));
+        let Io::Close(1000, meta, after) = core.returned(1000, a, true, now) else {
+            panic!("a broken connection must not be kept (nor reset)")
+        };
+        assert_eq!(events(&mut core), [ev(EventKind::Invalidate, "broken")]);
+        assert!(matches!(core.closed(&meta, after, Ok(())), Io::Done));
+        assert_eq!(core.status().total(), 0);
+        // Broken while idle.
+        let b = connect(&mut core, 1001, now);
+        core.idle.push_back((1001, b));
+        core.out -= 1;
+        drop(events(&mut core));
+        assert!(matches!(core.checkout(now), Io::Close(1001, _, After::Reconnect)));
+        assert_eq!(events(&mut core), [ev(EventKind::Invalidate, "broken")]);
+        assert_eq!(core.generation, 0);
+        core.check().unwrap();
+    }
+
+    /// The details journaled for ping and reset failures name the error's
+    /// class and code; a failed ping that is no disconnect fails the
+    /// checkout, a failed rollback at checkout starts it over.
+    #[test]
+    fn ping_and_reset_failures_are_journaled_with_their_error() {
+        let now = Instant::now();
+        let mut core = core(
+            CoreConfig {
+                pre_ping: true,
+                ..cfg(2, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, now);
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let Io::Ping(1, meta) = core.checkout(now) else {
+            panic!()
+        };
+        drop(events(&mut core));
+        let err = Error::driver("X1", "busy").with_class(crate::ErrorClass::Transient);
+        let Io::Close(1, meta, after) = core.pinged(1, meta, Err(err)) else {
+            panic!()
+        };
+        assert_eq!(
+            events(&mut core),
+            [
+                ev(EventKind::PingFailed, "transient X1"),
+                ev(EventKind::Invalidate, "transient X1")
+            ]
+        );
+        let Io::Fail(err) = core.closed(&meta, after, Ok(())) else {
+            panic!()
+        };
+        assert!(err.connection_invalidated());
+        assert_eq!(core.generation, 0, "not a disconnect");
+
+        let b = connect(&mut core, 2, now);
+        drop(events(&mut core));
+        let Io::Reset(2, meta, Phase::Rollback) = core.returned(2, b, true, now) else {
+            panic!()
+        };
+        let err = Error::closed("lost");
+        let Io::Close(2, meta, after) = core.reset(2, meta, Phase::Rollback, Err(err.clone()), now) else {
+            panic!()
+        };
+        assert_eq!(
+            events(&mut core),
+            [
+                ev(EventKind::ResetFailed, "disconnect (connection closed)"),
+                ev(EventKind::Invalidate, "disconnect (connection closed)")
+            ]
+        );
+        let failed = Error::driver("E9", "no").with_class(crate::ErrorClass::Other);
+        assert!(matches!(core.closed(&meta, after, Err(&failed)), Io::Done));
+        assert_eq!(events(&mut core)[0], ev(EventKind::Close, "failed: other E9"));
+
+        // Dirty at checkout: rolled back (journaled), or on failure retried.
+        let c = connect(&mut core, 3, now);
+        let Io::Reset(3, meta, Phase::Checkout) = core.dirty_at_checkout(3, c) else {
+            panic!()
+        };
+        drop(events(&mut core));
+        assert!(matches!(
+            core.reset(3, meta, Phase::Checkout, Ok(()), now),
+            Io::HandOut(3, _)
+        ));
+        assert_eq!(events(&mut core), [ev(EventKind::Reset, "rollback at checkout")]);
+        let Io::Close(3, meta, after) = core.reset(3, meta, Phase::Checkout, Err(err), now) else {
+            panic!()
+        };
+        assert!(matches!(core.closed(&meta, after, Ok(())), Io::Retry));
+        core.check().unwrap();
+    }
+
+    #[test]
+    fn invalidate_all_replaces_every_existing_connection_once() {
+        let now = Instant::now();
+        let mut core = core(cfg(2, 0), true);
+        let a = connect(&mut core, 1, now);
+        let b = connect(&mut core, 2, now);
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        core.invalidate_all();
+        assert_eq!(core.generation, 1);
+        assert!(matches!(core.returned(2, b, false, now), Io::Done));
+        drop(events(&mut core));
+        for _ in 0..2 {
+            let Io::Close(_, meta, after) = core.checkout(now) else {
+                panic!("replaced")
+            };
+            assert!(matches!(core.closed(&meta, after, Ok(())), Io::Connect));
+        }
+        assert_eq!(core.generation, 1);
+        core.check().unwrap();
+    }
+
+    /// `check` is shown to fail on each corruption it looks for.
+    #[test]
+    fn check_reports_each_broken_counter() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, 1), false);
+        let a = connect(&mut core, 1, now);
+        core.check().unwrap();
+        core.total += 1;
+        assert!(core.check().unwrap_err().contains("!= checked_in + checked_out"));
+        core.total -= 1;
+        core.out += 2;
+        core.total += 2;
+        assert!(
+            core.check()
+                .unwrap_err()
+                .contains("exceeds size + max_overflow 2")
+        );
+        core.out -= 2;
+        core.total -= 2;
+        core.idle.push_back((1, a));
+        core.out -= 1;
+        core.waiters.push_back((9, None));
+        assert!(
+            core.check()
+                .unwrap_err()
+                .contains("1 idle connections while 1 waiters wait")
+        );
+    }
+
+    /// Deadlines: the earliest is polled, expired waiters get the timeout
+    /// error, and a deadline too far to add means "never".
+    #[test]
+    fn waiters_expire_at_their_deadlines_and_an_overflowing_one_never() {
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let mut core = core(
+            CoreConfig {
+                timeout: Some(secs(10)),
+                ..cfg(1, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, start);
+        let Io::Wait(w1) = core.checkout(start) else {
+            panic!()
+        };
+        core.wait_from(w1, start);
+        let Io::Wait(w2) = core.checkout(start) else {
+            panic!()
+        };
+        core.wait_from(w2, start + secs(5));
+        assert_eq!(core.poll_timeout(), Some(start + secs(10)));
+        drop(events(&mut core));
+        core.handle_timeout(start + secs(9));
+        assert_eq!(woken(&mut core), []);
+        core.handle_timeout(start + secs(10));
+        assert_eq!(woken(&mut core), [w1]);
+        assert_eq!(events(&mut core), [ev(EventKind::Timeout, "")]);
+        let Some(Io::Fail(err)) = core.take_grant(w1) else {
+            panic!("w1 timed out")
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::Timeout);
+        assert_eq!(core.poll_timeout(), Some(start + secs(15)));
+        assert_eq!(core.status().waiting, 1);
+        // The connection goes to the waiter still waiting.
+        assert!(matches!(core.returned(1, a, false, start), Io::Done));
+        assert_eq!(woken(&mut core), [w2]);
+        assert_eq!(core.poll_timeout(), None);
+        core.check().unwrap();
+
+        // A timeout no instant can hold: never expires.
+        let mut core = core_forever();
+        let _a = connect(&mut core, 1, start);
+        let Io::Wait(w) = core.checkout(start) else {
+            panic!()
+        };
+        core.wait_from(w, start);
+        assert_eq!(core.poll_timeout(), None);
+        core.handle_timeout(start + secs(1 << 40));
+        assert_eq!(woken(&mut core), []);
+        assert_eq!(core.status().waiting, 1);
+        core.cancel_wait(w, start);
+        assert_eq!(core.status().waiting, 0);
+        core.check().unwrap();
+    }
+
+    fn core_forever() -> Core<u64> {
+        core(
+            CoreConfig {
+                timeout: Some(Duration::MAX),
+                ..cfg(1, 0)
+            },
+            false,
+        )
+    }
+
+    #[test]
+    fn unlimited_overflow_never_waits() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, usize::MAX), false);
+        for id in 0..100 {
+            connect(&mut core, id, now);
+        }
+        let status = core.status();
+        assert_eq!(
+            (status.checked_out, status.overflow, status.limit()),
+            (100, 99, None)
+        );
+        core.check().unwrap();
     }
 }

@@ -9,6 +9,8 @@
 
 mod config;
 pub(crate) mod core;
+mod guard;
+mod shared;
 mod sync;
 #[cfg(feature = "tokio")]
 mod tokio;
@@ -26,10 +28,12 @@ impl PoolConfig {
         CoreConfig {
             size: self.size,
             max_overflow: self.max_overflow,
+            timeout: self.timeout,
             recycle: self.recycle,
             pre_ping: self.pre_ping,
             pre_ping_idle: self.pre_ping_idle,
             lifo: self.lifo,
+            reset: self.reset_on_return,
         }
     }
 }

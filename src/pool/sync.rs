@@ -1,14 +1,16 @@
-//! The threaded shell around the pool core.
+//! The threaded shell around the pool core: it performs the I/O the core
+//! asks for ([`Io`]) on the caller's thread and waits on a condition.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar};
+use std::time::Duration;
 
-use super::core::{Checkin, Core, Meta, Reset, Step, WaiterId};
-use super::{PoolConfig, PoolStatus, ResetOnReturn};
-use crate::lock::lock;
-use crate::{Clock, Connection, Dialect, Driver, Error, EventKind, Journal, Result};
+use super::core::{Held, Io, Meta, Phase, WaiterId};
+use super::guard::Guard;
+use super::shared::{Notify, Shared, debug_lease};
+use super::{PoolConfig, PoolStatus};
+use crate::{Connection, Dialect, Driver, Error, Journal, Result};
 
 /// A pool of driver connections for threaded code, with SQLAlchemy's
 /// QueuePool semantics. Cloning shares the pool.
@@ -28,61 +30,13 @@ pub struct Pool<D: Driver> {
     inner: Arc<Inner<D>>,
 }
 
-struct Inner<D: Driver> {
-    driver: D,
-    dialect: Arc<dyn Dialect>,
-    state: Mutex<State<Boxed<D>>>,
-    journal: Option<Journal>,
-    clock: Clock,
-    /// Whether the core decides anything with `now` (see
-    /// [`Core::uses_time`]); when it does not, checkouts and returns pass
-    /// `epoch` instead of reading the clock.
-    uses_time: bool,
-    /// The instant the pool was built, on its clock.
-    epoch: Instant,
-    timeout: Duration,
-    reset: ResetOnReturn,
-}
-
 /// A driver connection as the pool holds it: boxed once when opened, so
 /// that checkouts and returns move a pointer, not the connection.
 type Boxed<D> = Box<<D as Driver>::Connection>;
 
-/// The core and, for each waiting checkout, the condition it sleeps on.
-struct State<C> {
-    core: Core<C>,
-    /// The waiting checkouts and their conditions. Few and short-lived: a
-    /// list searched linearly.
-    waiting: Vec<(WaiterId, Arc<Condvar>)>,
-    /// Conditions of finished waits, reused by the next ones.
-    spare: Vec<Arc<Condvar>>,
-}
-
-impl<C> State<C> {
-    /// The condition waiter `id` sleeps on, to notify once the lock is
-    /// released (so that the woken thread does not block on it at once).
-    fn waker(&self, id: WaiterId) -> Option<Arc<Condvar>> {
-        self.waiting
-            .iter()
-            .find(|(w, _)| *w == id)
-            .map(|(_, cv)| Arc::clone(cv))
-    }
-
-    /// Waiter `id` stops waiting; its condition is kept for the next one.
-    /// A late notification on it only wakes that next waiter spuriously.
-    fn end_wait(&mut self, id: WaiterId) {
-        if let Some(i) = self.waiting.iter().position(|(w, _)| *w == id) {
-            let (_, cv) = self.waiting.swap_remove(i);
-            self.spare.push(cv);
-        }
-    }
-}
-
-/// Wakes the waiter a [`State::waker`] found, if any. Call without the lock.
-fn notify(waker: Option<Arc<Condvar>>) {
-    if let Some(cv) = waker {
-        cv.notify_one();
-    }
+struct Inner<D: Driver> {
+    driver: D,
+    sh: Shared<Boxed<D>, Arc<Condvar>>,
 }
 
 impl<D: Driver> Clone for Pool<D> {
@@ -96,7 +50,7 @@ impl<D: Driver> Clone for Pool<D> {
 impl<D: Driver> fmt::Debug for Pool<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
-            .field("dialect", &self.inner.dialect.name())
+            .field("dialect", &self.inner.sh.dialect.name())
             .field("status", &self.status())
             .finish()
     }
@@ -111,25 +65,10 @@ impl<D: Driver> Pool<D> {
     /// impossible (see [`PoolConfig::validate`]).
     pub fn new(driver: D, config: PoolConfig) -> Result<Self> {
         config.validate()?;
-        let dialect = driver.dialect();
-        let core = Core::new(config.core_config(), config.journal.is_some());
         let clock = config.effective_clock();
+        let sh = Shared::new(&config, clock, driver.dialect(), |c: &Boxed<D>| c.is_broken());
         Ok(Pool {
-            inner: Arc::new(Inner {
-                dialect,
-                uses_time: core.uses_time(),
-                epoch: clock.now(),
-                state: Mutex::new(State {
-                    core,
-                    waiting: Vec::new(),
-                    spare: Vec::new(),
-                }),
-                clock,
-                journal: config.journal,
-                timeout: config.timeout,
-                reset: config.reset_on_return,
-                driver,
-            }),
+            inner: Arc::new(Inner { driver, sh }),
         })
     }
 
@@ -143,63 +82,50 @@ impl<D: Driver> Pool<D> {
     /// carrying the last connect error as its source.
     pub fn get(&self) -> Result<PooledConnection<D>> {
         loop {
-            let now = self.inner.now();
-            let mut state = self.inner.lock();
-            let step = state.core.checkout(now);
-            let step = match step {
-                Step::Wait(id) => self.inner.wait(state, id, now)?,
-                other => {
-                    self.inner.flush(&mut state);
-                    drop(state);
-                    other
-                }
-            };
-            if let Some(conn) = self.inner.run(step)? {
-                return Ok(conn.into_pooled(self));
+            let io = self.inner.sh.checkout(|| self.inner.sh.clock.now());
+            if let Some((conn, meta)) = self.inner.drive(io)? {
+                return Ok(PooledConnection {
+                    pool: self.clone(),
+                    conn: Some(conn),
+                    meta,
+                    detached: false,
+                });
             }
         }
     }
 
     /// The pool's counters, read at one instant.
     pub fn status(&self) -> PoolStatus {
-        self.inner.lock().core.status()
+        self.inner.sh.status()
     }
 
     /// Invalidates every connection that exists now: idle ones and the ones
     /// out are replaced at their next checkout.
     pub fn invalidate_all(&self) {
-        let mut state = self.inner.lock();
-        state.core.invalidate_all();
-        self.inner.flush(&mut state);
+        self.inner.sh.invalidate_all();
     }
 
     /// Closes every idle connection now; connections out are closed when
     /// they come back. The pool stays usable and its counters stay
     /// consistent throughout.
     pub fn dispose(&self) {
-        let mut state = self.inner.lock();
-        let (idle, woken) = state.core.dispose();
-        let wakers: Vec<_> = woken.into_iter().map(|w| state.waker(w)).collect();
-        self.inner.flush(&mut state);
-        drop(state);
-        wakers.into_iter().for_each(notify);
+        let sh = &self.inner.sh;
         // The lock is released before any driver connection is closed.
-        for (mut conn, meta) in idle {
+        for (mut conn, meta) in sh.with(|core| core.dispose()) {
             let result = conn.close();
-            let mut state = self.inner.lock();
-            state.core.record_close(meta.id, result.as_ref().map(|_| ()));
-            self.inner.flush(&mut state);
+            drop(conn);
+            sh.with(|core| core.disposed_closed(meta.id, result.as_ref().map(|_| ())));
         }
     }
 
     /// The journal the pool writes to, if any.
     pub fn journal(&self) -> Option<&Journal> {
-        self.inner.journal.as_ref()
+        self.inner.sh.journal.as_ref()
     }
 
     /// The driver's dialect.
     pub fn dialect(&self) -> &Arc<dyn Dialect> {
-        &self.inner.dialect
+        &self.inner.sh.dialect
     }
 
     /// The driver.
@@ -212,318 +138,102 @@ impl<D: Driver> Pool<D> {
     /// `size + max_overflow`, and no connection idles while a checkout
     /// waits. Returns a description of the first one broken.
     pub fn check_counters(&self) -> std::result::Result<(), String> {
-        self.inner.lock().core.check()
-    }
-}
-
-/// A connection ready to hand out, before it is tied to a pool handle.
-struct Ready<C> {
-    conn: C,
-    meta: Meta,
-}
-
-impl<C> Ready<Box<C>> {
-    fn into_pooled<D: Driver<Connection = C>>(self, pool: &Pool<D>) -> PooledConnection<D> {
-        PooledConnection {
-            pool: pool.clone(),
-            conn: Some(self.conn),
-            meta: self.meta,
-            detached: false,
-        }
+        self.inner.sh.check()
     }
 }
 
 impl<D: Driver> Inner<D> {
-    #[inline]
-    fn lock(&self) -> MutexGuard<'_, State<Boxed<D>>> {
-        lock(&self.state)
-    }
-
-    /// The `now` to give the core: the clock's, when the core uses it.
-    #[inline]
-    fn now(&self) -> Instant {
-        if self.uses_time {
-            self.clock.now()
-        } else {
-            self.epoch
-        }
-    }
-
-    /// Writes the core's pending events to the journal, under the lock so
-    /// the journal keeps the core's order.
-    fn flush(&self, state: &mut State<Boxed<D>>) {
-        if let Some(journal) = &self.journal {
-            state
-                .core
-                .drain_events(|e| _ = journal.record(e.conn, e.kind, e.detail));
-        }
-    }
-
-    /// Waits as waiter `id` for a grant, until the timeout. `now` is the
-    /// instant the checkout gave the core.
-    fn wait(
-        &self,
-        mut state: MutexGuard<'_, State<Boxed<D>>>,
-        id: WaiterId,
-        now: Instant,
-    ) -> Result<Step<Boxed<D>>> {
-        self.flush(&mut state);
-        let cv = state.spare.pop().unwrap_or_default();
-        state.waiting.push((id, Arc::clone(&cv)));
-        // The timeout runs from the checkout, on the real clock.
-        let mut now = if self.uses_time { now } else { self.clock.now() };
-        let deadline = now + self.timeout;
-        // A manual clock does not wake anyone: poll it.
-        let slice = if self.clock.is_manual() {
-            Duration::from_millis(1)
-        } else {
-            Duration::MAX
-        };
+    /// Performs the core's decisions until the checkout or return is
+    /// settled: `Some` connection to hand out, `None` to start over (or,
+    /// for a return, done). Every driver call that holds something of the
+    /// pool sits behind a [`Guard`], so a panicking driver (a mock told to
+    /// panic) loses no slot; the lock is never held across one.
+    fn drive(&self, mut io: Io<Boxed<D>>) -> Result<Option<(Boxed<D>, Meta)>> {
+        let sh = &self.sh;
         loop {
-            if let Some(step) = state.core.take_grant(id) {
-                state.end_wait(id);
-                self.flush(&mut state);
-                return Ok(step);
-            }
-            if now >= deadline {
-                state.end_wait(id);
-                if let Some(step) = state.core.cancel_wait(id, true) {
-                    self.flush(&mut state);
-                    return Ok(step);
-                }
-                self.flush(&mut state);
-                let last = state.core.last_connect_error().cloned();
-                return Err(Error::timeout(
-                    format!("no connection available within {:?}", self.timeout),
-                    last,
-                ));
-            }
-            let wait = (deadline - now).min(slice);
-            state = cv
-                .wait_timeout(state, wait)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-            now = self.clock.now();
-        }
-    }
-
-    /// Performs a checkout step's I/O. `Ok(None)` means "start over" (a
-    /// connection found dirty at checkout was invalidated).
-    fn run(&self, step: Step<Boxed<D>>) -> Result<Option<Ready<Boxed<D>>>> {
-        match step {
-            Step::Ready { conn, meta, ping } => self.ready(conn, meta, ping),
-            Step::Connect => self.connect().map(Some),
-            Step::Replace { mut conn, meta } => {
-                let guard = PanicGuard::new(self, Held::Reserved);
-                let result = conn.close();
-                drop(conn);
-                guard.disarm();
-                let mut state = self.lock();
-                state.core.record_close(meta.id, result.as_ref().map(|_| ()));
-                self.flush(&mut state);
-                drop(state);
-                self.connect().map(Some)
-            }
-            Step::Wait(_) => unreachable!("waits are resolved before run"),
-        }
-    }
-
-    /// Opens a connection for a reserved slot.
-    fn connect(&self) -> Result<Ready<Boxed<D>>> {
-        let guard = PanicGuard::new(self, Held::Reserved);
-        let result = self.driver.connect();
-        guard.disarm();
-        let now = self.now();
-        let mut state = self.lock();
-        let (meta, woken) = state.core.connected(result.as_ref().map(|c| c.id()), now);
-        let waker = woken.and_then(|w| state.waker(w));
-        self.flush(&mut state);
-        drop(state);
-        notify(waker);
-        let conn = Box::new(result?);
-        let meta = meta.expect("the core returns a record for every successful connect");
-        Ok(Ready { conn, meta })
-    }
-
-    /// Pings if asked, and makes sure no transaction is open.
-    fn ready(&self, mut conn: Boxed<D>, meta: Meta, ping: bool) -> Result<Option<Ready<Boxed<D>>>> {
-        let guard = PanicGuard::new(self, Held::Out(meta));
-        if ping {
-            match conn.ping() {
-                Ok(()) => {
-                    let mut state = self.lock();
-                    state.core.pinged(&meta);
-                    self.flush(&mut state);
-                }
-                Err(err) => {
+            io = match io {
+                // No connection is handed out with a transaction open.
+                Io::HandOut(conn, meta) if !conn.in_transaction() => return Ok(Some((conn, meta))),
+                Io::HandOut(conn, meta) => sh.with(|core| core.dirty_at_checkout(conn, meta)),
+                Io::Connect => {
+                    let guard = Guard::new((), |()| sh.abandon(Held::Slot));
+                    let result = self.driver.connect().map(Box::new);
                     guard.disarm();
-                    let err = err.classified_by(&*self.dialect);
-                    let mut state = self.lock();
-                    state.core.ping_failed(&meta, &err);
-                    self.flush(&mut state);
-                    drop(state);
-                    let closed = self.close_out(conn, meta);
-                    if err.is_disconnect() {
-                        // The server went away: reconnect once, silently.
-                        let mut state = self.lock();
-                        state.core.record_close(meta.id, closed.as_ref().map(|_| ()));
-                        self.flush(&mut state);
-                        drop(state);
-                        return self.connect().map(Some);
+                    let now = sh.now();
+                    sh.with(|core| core.connected(result, |c| c.id(), now))
+                }
+                Io::Ping(mut conn, meta) => {
+                    let guard = Guard::new((), |()| sh.abandon(Held::Out(meta)));
+                    let result = sh.classify(conn.ping());
+                    guard.disarm();
+                    sh.with(|core| core.pinged(conn, meta, result))
+                }
+                Io::Reset(mut conn, meta, phase) => {
+                    let guard = Guard::new((), |()| sh.abandon(Held::Out(meta)));
+                    let result = sh.classify(match phase {
+                        Phase::Commit => conn.commit(),
+                        Phase::Rollback | Phase::Checkout => conn.rollback(),
+                    });
+                    guard.disarm();
+                    let now = sh.now();
+                    sh.with(|core| core.reset(conn, meta, phase, result, now))
+                }
+                Io::Close(mut conn, meta, after) => {
+                    let guard = Guard::new((), |()| sh.abandon(Held::Closing(meta)));
+                    let result = conn.close();
+                    drop(conn);
+                    guard.disarm();
+                    sh.with(|core| core.closed(&meta, after, result.as_ref().map(|_| ())))
+                }
+                Io::Wait(id) => self.wait(id),
+                Io::Fail(err) => return Err(err),
+                Io::Retry | Io::Done => return Ok(None),
+            }
+        }
+    }
+
+    /// Waits as waiter `id` until the core grants it something: a
+    /// connection, a slot, or the timeout error once it expired the wait.
+    /// Sleeps until the core's earliest deadline; a manual clock wakes no
+    /// one, so it is polled.
+    fn wait(&self, id: WaiterId) -> Io<Boxed<D>> {
+        let sh = &self.sh;
+        let cv = Arc::new(Condvar::new());
+        let slice = sh.clock.is_manual().then_some(Duration::from_millis(1));
+        let mut state = sh.lock();
+        state.wakers.push((id, Arc::clone(&cv)));
+        loop {
+            let now = sh.clock.now();
+            state.core.handle_timeout(now);
+            let granted = state.core.take_grant(id);
+            if granted.is_some() {
+                state.wakers.retain(|(w, _)| *w != id);
+            }
+            let woken = sh.settle(&mut state);
+            if granted.is_some() || !woken.is_empty() {
+                // Others are woken after the lock is released.
+                drop(state);
+                woken.into_iter().for_each(Notify::notify);
+                match granted {
+                    Some(io) => return io,
+                    None => {
+                        state = sh.lock();
+                        continue;
                     }
-                    self.release(&meta, closed);
-                    return Err(err.with_invalidated(true));
                 }
             }
+            let left = state
+                .core
+                .poll_timeout()
+                .map(|d| d.saturating_duration_since(now));
+            state = match left.into_iter().chain(slice).min() {
+                Some(wait) => match cv.wait_timeout(state, wait) {
+                    Ok((state, _)) => state,
+                    Err(poisoned) => poisoned.into_inner().0,
+                },
+                None => cv.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner),
+            };
         }
-        // No connection is handed out with a transaction open, whatever
-        // happened on return.
-        if conn.in_transaction() {
-            if let Err(err) = conn.rollback() {
-                guard.disarm();
-                let err = err.classified_by(&*self.dialect);
-                let mut state = self.lock();
-                state.core.reset_failed(&meta, &err);
-                self.flush(&mut state);
-                drop(state);
-                self.close_and_release(conn, &meta);
-                return Ok(None);
-            }
-            if let Some(journal) = &self.journal {
-                journal.record(Some(meta.id), EventKind::Reset, "rollback at checkout");
-            }
-        }
-        guard.disarm();
-        Ok(Some(Ready { conn, meta }))
-    }
-
-    /// Closes a connection that is out, its slot still held (and given
-    /// back if the close panics).
-    fn close_out(&self, mut conn: Boxed<D>, meta: Meta) -> Result<()> {
-        let closing = PanicGuard::new(self, Held::Closing(meta));
-        let closed = conn.close();
-        drop(conn);
-        closing.disarm();
-        closed
-    }
-
-    /// Closes a connection that is out and gives its slot back.
-    fn close_and_release(&self, conn: Boxed<D>, meta: &Meta) {
-        let closed = self.close_out(conn, *meta);
-        self.release(meta, closed);
-    }
-
-    /// Gives back the slot of a closed connection.
-    fn release(&self, meta: &Meta, closed: Result<()>) {
-        let mut state = self.lock();
-        let woken = state.core.release(meta, closed.as_ref().map(|_| ()));
-        let waker = woken.and_then(|w| state.waker(w));
-        self.flush(&mut state);
-        drop(state);
-        notify(waker);
-    }
-
-    /// Invalidates an out connection: journal, close (errors swallowed and
-    /// journaled), give the slot back.
-    fn invalidate(&self, conn: Boxed<D>, meta: &Meta, cause: Option<&Error>) {
-        let mut state = self.lock();
-        state.core.invalidate(meta, cause);
-        self.flush(&mut state);
-        drop(state);
-        self.close_and_release(conn, meta);
-    }
-
-    /// Returns a connection: reset it, then check it in (or close it).
-    fn checkin(&self, mut conn: Boxed<D>, meta: Meta) {
-        let guard = PanicGuard::new(self, Held::Out(meta));
-        let reset = if conn.in_transaction() {
-            match self.reset {
-                ResetOnReturn::Rollback => conn.rollback().map(|()| Reset::RolledBack),
-                ResetOnReturn::Commit => conn.commit().map(|()| Reset::Committed),
-                ResetOnReturn::None => Ok(Reset::LeftOpen),
-            }
-        } else {
-            Ok(Reset::Clean)
-        };
-        guard.disarm();
-        let reset = match reset {
-            Ok(reset) => reset,
-            Err(err) => {
-                let err = err.classified_by(&*self.dialect);
-                let mut state = self.lock();
-                state.core.reset_failed(&meta, &err);
-                self.flush(&mut state);
-                drop(state);
-                self.close_and_release(conn, &meta);
-                return;
-            }
-        };
-        let now = self.now();
-        let mut state = self.lock();
-        match state.core.checkin(conn, meta, reset, now) {
-            Checkin::Kept(woken) => {
-                let waker = woken.and_then(|w| state.waker(w));
-                self.flush(&mut state);
-                drop(state);
-                notify(waker);
-            }
-            Checkin::Close(conn) => {
-                self.flush(&mut state);
-                drop(state);
-                self.close_and_release(conn, &meta);
-            }
-        }
-    }
-}
-
-/// What a driver call holds of the pool while it runs.
-enum Held {
-    /// A slot reserved for a connect.
-    Reserved,
-    /// A connection counted out.
-    Out(Meta),
-    /// A connection being closed, already invalidated or being released.
-    Closing(Meta),
-}
-
-/// Gives back what a driver call held if the call panics (a mock that
-/// panics on an unexpected call, say): the slot is never lost. Disarmed
-/// once the call returned and the core was told.
-struct PanicGuard<'a, D: Driver> {
-    inner: &'a Inner<D>,
-    held: Option<Held>,
-}
-
-impl<'a, D: Driver> PanicGuard<'a, D> {
-    fn new(inner: &'a Inner<D>, held: Held) -> Self {
-        PanicGuard {
-            inner,
-            held: Some(held),
-        }
-    }
-
-    fn disarm(mut self) {
-        self.held = None;
-    }
-}
-
-impl<D: Driver> Drop for PanicGuard<'_, D> {
-    fn drop(&mut self) {
-        let Some(held) = self.held.take() else { return };
-        let now = self.inner.now();
-        let mut state = self.inner.lock();
-        let woken = match held {
-            Held::Reserved => state.core.give_back(Step::<Boxed<D>>::Connect, now),
-            Held::Out(meta) => {
-                state.core.invalidate(&meta, None);
-                state.core.release(&meta, Ok(()))
-            }
-            Held::Closing(meta) => state.core.release(&meta, Ok(())),
-        };
-        let waker = woken.and_then(|w| state.waker(w));
-        self.inner.flush(&mut state);
-        drop(state);
-        notify(waker);
     }
 }
 
@@ -539,11 +249,7 @@ pub struct PooledConnection<D: Driver> {
 
 impl<D: Driver> fmt::Debug for PooledConnection<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PooledConnection")
-            .field("id", &self.meta.id)
-            .field("soft_invalidated", &self.meta.soft)
-            .field("detached", &self.detached)
-            .finish()
+        debug_lease(f, "PooledConnection", &self.meta, self.detached)
     }
 }
 
@@ -558,39 +264,28 @@ impl<D: Driver> PooledConnection<D> {
     /// Invalidates because of `cause`; a disconnect also invalidates every
     /// connection opened before this one.
     pub(crate) fn invalidate_inner(&mut self, cause: Option<&Error>) {
-        if let Some(conn) = self.conn.take() {
-            if self.detached {
-                self.close_detached(conn);
-            } else {
-                self.pool.inner.invalidate(conn, &self.meta, cause);
-            }
+        let Some(mut conn) = self.conn.take() else { return };
+        let inner = &self.pool.inner;
+        if self.detached {
+            let result = conn.close();
+            drop(conn);
+            inner.sh.close_detached(&self.meta, result.as_ref().map(|_| ()));
+        } else {
+            let io = inner.sh.with(|core| core.invalidate_out(conn, self.meta, cause));
+            _ = inner.drive(io);
         }
     }
 
     /// Soft-invalidates the connection: usable until returned, then
     /// closed and replaced at its next checkout. A no-op when already soft.
     pub fn invalidate_soft(&mut self) {
-        if self.meta.soft || self.detached {
-            return;
-        }
-        let mut state = self.pool.inner.lock();
-        state.core.invalidate_soft(&mut self.meta);
-        self.pool.inner.flush(&mut state);
+        self.pool.inner.sh.invalidate_soft(&mut self.meta, self.detached);
     }
 
     /// Removes the connection from the pool's accounting (its slot is free
     /// at once); it is closed when dropped. A no-op when already detached.
     pub fn detach(&mut self) {
-        if self.detached {
-            return;
-        }
-        self.detached = true;
-        let mut state = self.pool.inner.lock();
-        let woken = state.core.detach(&self.meta);
-        let waker = woken.and_then(|w| state.waker(w));
-        self.pool.inner.flush(&mut state);
-        drop(state);
-        notify(waker);
+        self.detached = self.pool.inner.sh.detach(&self.meta, self.detached);
     }
 
     /// Whether the connection was soft-invalidated.
@@ -606,14 +301,6 @@ impl<D: Driver> PooledConnection<D> {
     /// The pool it came from.
     pub fn pool(&self) -> &Pool<D> {
         &self.pool
-    }
-
-    fn close_detached(&self, mut conn: Boxed<D>) {
-        let result = conn.close();
-        if let Some(journal) = &self.pool.inner.journal {
-            let detail = result.err().map(|e| e.to_string()).unwrap_or_default();
-            journal.record(Some(self.meta.id), EventKind::CloseDetached, detail);
-        }
     }
 }
 
@@ -637,16 +324,16 @@ impl<D: Driver> DerefMut for PooledConnection<D> {
 
 impl<D: Driver> Drop for PooledConnection<D> {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        if self.detached {
-            self.close_detached(conn);
-        } else if std::thread::panicking() {
-            // Whatever the panic interrupted may have left a transaction
+        if self.detached || std::thread::panicking() {
+            // Whatever a panic interrupted may have left a transaction
             // half done: never reuse this connection.
-            self.pool.inner.invalidate(conn, &self.meta, None);
-        } else {
-            self.pool.inner.checkin(conn, self.meta);
+            return self.invalidate_inner(None);
         }
+        let Some(conn) = self.conn.take() else { return };
+        let inner = &self.pool.inner;
+        let (dirty, now) = (conn.in_transaction(), inner.sh.now());
+        let io = inner.sh.with(|core| core.returned(conn, self.meta, dirty, now));
+        _ = inner.drive(io);
     }
 }
 
@@ -658,7 +345,10 @@ mod tests {
     use std::thread;
 
     use super::*;
-    use crate::{ConnId, ErrorClass, ErrorKind, Row, Value};
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use crate::{Clock, ConnId, ErrorClass, ErrorKind, Row, Value};
 
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -871,7 +561,7 @@ mod tests {
     fn without_recycle_or_pre_ping_idle_the_clock_is_not_read_at_checkout() {
         let clock = Clock::manual();
         let pool = pool(PoolConfig::new().size(1).pre_ping(true).clock(clock.clone()));
-        assert!(!pool.inner.uses_time);
+        assert!(!pool.inner.sh.lock().core.uses_time());
         let first = pool.get().unwrap().id();
         clock.advance(Duration::from_secs(3600));
         // Still the same connection, pinged at every checkout after its first.

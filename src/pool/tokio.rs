@@ -1,27 +1,27 @@
 //! The tokio shell around the pool core (feature `tokio`).
 //!
-//! It drives the same [`Core`] as the threaded [`Pool`](crate::Pool). Every
-//! `.await` that holds a slot, a waiter's place or a connection sits behind
-//! a drop guard, so dropping a `get()` future at any await point gives back
-//! what it held. A connection dropped with a transaction open is rolled
-//! back by a spawned task before it is checked in (`Drop` cannot await);
-//! outside a runtime it is checked in dirty and rolled back at its next
-//! checkout. Either way no borrower ever receives it inside a transaction.
+//! It drives the same core as the threaded [`Pool`](crate::Pool): it
+//! performs the I/O the core asks for ([`Io`]) and awaits. Every `.await`
+//! that holds a slot, a waiter's place or a connection sits behind a
+//! [`Guard`], so dropping a `get()` future at any await point gives back
+//! what it held. A connection dropped with a transaction open is reset by
+//! a spawned task before it is checked in (`Drop` cannot await); outside a
+//! runtime it is checked in dirty and rolled back at its next checkout.
+//! Either way no borrower ever receives it inside a transaction.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::core::{Checkin, Core, Meta, Reset, Step, WaiterId};
-use super::{PoolConfig, PoolStatus, ResetOnReturn};
-use crate::lock::lock;
-use crate::{AsyncConnection, AsyncDriver, Clock, Dialect, Error, EventKind, Journal, Result};
+use super::core::{Held, Io, Meta, Phase, WaiterId};
+use super::guard::Guard;
+use super::shared::{Shared, debug_lease};
+use super::{PoolConfig, PoolStatus};
+use crate::{AsyncConnection, AsyncDriver, Clock, Dialect, Error, Journal, Result};
 
 /// A pool of async driver connections on tokio, with the same semantics as
 /// [`Pool`](crate::Pool). Cloning shares the pool.
@@ -31,25 +31,7 @@ pub struct AsyncPool<D: AsyncDriver> {
 
 struct Inner<D: AsyncDriver> {
     driver: D,
-    dialect: Arc<dyn Dialect>,
-    state: Mutex<State<D::Connection>>,
-    journal: Option<Journal>,
-    clock: Clock,
-    /// Whether the core's decisions read the time (recycle, pre-ping by
-    /// idle time); when they do not, the clock is read only to wait.
-    timed: bool,
-    /// The instant handed to an untimed core, which never looks at it.
-    epoch: Instant,
-    timeout: Duration,
-    reset: ResetOnReturn,
-}
-
-struct State<C> {
-    core: Core<C>,
-    /// The wakers of waiting checkouts that found no grant when last
-    /// polled. Whoever grants a waiter takes its waker under the lock and
-    /// wakes it after releasing the lock.
-    wakers: HashMap<WaiterId, Waker>,
+    sh: Shared<D::Connection, Waker>,
 }
 
 impl<D: AsyncDriver> Clone for AsyncPool<D> {
@@ -63,7 +45,7 @@ impl<D: AsyncDriver> Clone for AsyncPool<D> {
 impl<D: AsyncDriver> fmt::Debug for AsyncPool<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncPool")
-            .field("dialect", &self.inner.dialect.name())
+            .field("dialect", &self.inner.sh.dialect.name())
             .field("status", &self.status())
             .finish()
     }
@@ -84,22 +66,11 @@ impl<D: AsyncDriver> AsyncPool<D> {
             (None, None) => Clock::tokio(),
             _ => config.effective_clock(),
         };
-        let core = Core::new(config.core_config(), config.journal.is_some());
+        let sh = Shared::new(&config, clock, driver.dialect(), |c: &D::Connection| {
+            c.is_broken()
+        });
         Ok(AsyncPool {
-            inner: Arc::new(Inner {
-                dialect: driver.dialect(),
-                timed: core.uses_time(),
-                epoch: clock.now(),
-                state: Mutex::new(State {
-                    core,
-                    wakers: HashMap::new(),
-                }),
-                clock,
-                journal: config.journal,
-                timeout: config.timeout,
-                reset: config.reset_on_return,
-                driver,
-            }),
+            inner: Arc::new(Inner { driver, sh }),
         })
     }
 
@@ -111,34 +82,20 @@ impl<D: AsyncDriver> AsyncPool<D> {
     ///
     /// As [`Pool::get`](crate::Pool::get).
     pub async fn get(&self) -> Result<AsyncPooledConnection<D>> {
+        let inner = &*self.inner;
         loop {
-            let now = self.inner.now();
-            let step = {
-                let mut state = self.inner.lock();
-                let step = state.core.checkout(now);
-                self.inner.flush(&mut state);
-                step
+            let io = inner.sh.checkout(|| inner.wait_now());
+            let io = match io {
+                Io::Wait(id) => inner.wait(id).await,
+                io => io,
             };
-            let step = match step {
-                Step::Wait(id) => self.inner.wait(id).await?,
-                other => other,
-            };
-            // The rare paths that await the driver are boxed: inline, they
-            // would make every `get()` future (and every task that holds
-            // one) three times larger.
-            let found = match step {
-                // The usual case has nothing to await: hand it out at once.
-                Step::Ready {
-                    conn,
-                    meta,
-                    ping: false,
-                } if !conn.in_transaction() => Some((conn, meta)),
-                Step::Ready {
-                    conn,
-                    meta,
-                    ping: false,
-                } => Box::pin(self.inner.reset_at_checkout(conn, meta)).await?,
-                other => Box::pin(self.inner.run(other)).await?,
+            // The usual case has nothing to await. The rare paths that
+            // await the driver are boxed: inline, they would make every
+            // `get()` future (and every task that holds one) three times
+            // larger.
+            let found = match io {
+                Io::HandOut(conn, meta) if !conn.in_transaction() => Some((conn, meta)),
+                io => Box::pin(inner.drive(io)).await?,
             };
             if let Some((conn, meta)) = found {
                 return Ok(AsyncPooledConnection {
@@ -153,44 +110,33 @@ impl<D: AsyncDriver> AsyncPool<D> {
 
     /// The pool's counters, read at one instant.
     pub fn status(&self) -> PoolStatus {
-        self.inner.lock().core.status()
+        self.inner.sh.status()
     }
 
     /// Invalidates every connection that exists now.
     pub fn invalidate_all(&self) {
-        let mut state = self.inner.lock();
-        state.core.invalidate_all();
-        self.inner.flush(&mut state);
+        self.inner.sh.invalidate_all();
     }
 
     /// Closes every idle connection now; connections out are closed when
     /// they come back.
     pub async fn dispose(&self) {
-        let (idle, wakers) = {
-            let mut state = self.inner.lock();
-            let (idle, woken) = state.core.dispose();
-            let wakers: Vec<_> = woken
-                .into_iter()
-                .filter_map(|w| state.wakers.remove(&w))
-                .collect();
-            self.inner.flush(&mut state);
-            (idle, wakers)
-        };
-        wakers.into_iter().for_each(Waker::wake);
-        for (mut conn, meta) in idle {
+        let sh = &self.inner.sh;
+        for (mut conn, meta) in sh.with(|core| core.dispose()) {
             let result = conn.close().await;
-            self.inner.record_close(meta.id, result);
+            drop(conn);
+            sh.with(|core| core.disposed_closed(meta.id, result.as_ref().map(|_| ())));
         }
     }
 
     /// The journal the pool writes to, if any.
     pub fn journal(&self) -> Option<&Journal> {
-        self.inner.journal.as_ref()
+        self.inner.sh.journal.as_ref()
     }
 
     /// The driver's dialect.
     pub fn dialect(&self) -> &Arc<dyn Dialect> {
-        &self.inner.dialect
+        &self.inner.sh.dialect
     }
 
     /// The driver.
@@ -201,19 +147,7 @@ impl<D: AsyncDriver> AsyncPool<D> {
     /// Checks the pool's counter invariants at this instant; see
     /// [`Pool::check_counters`](crate::Pool::check_counters).
     pub fn check_counters(&self) -> std::result::Result<(), String> {
-        self.inner.lock().core.check()
-    }
-}
-
-/// The waker of the waiter the core just granted, if any; wake it after
-/// releasing the lock.
-fn take_waker<C>(state: &mut State<C>, woken: Option<WaiterId>) -> Option<Waker> {
-    woken.and_then(|w| state.wakers.remove(&w))
-}
-
-fn wake(waker: Option<Waker>) {
-    if let Some(waker) = waker {
-        waker.wake();
+        self.inner.sh.check()
     }
 }
 
@@ -226,349 +160,128 @@ struct Granted<'a, D: AsyncDriver> {
 }
 
 impl<D: AsyncDriver> Future for Granted<'_, D> {
-    type Output = Step<D::Connection>;
+    type Output = Io<D::Connection>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.inner.lock();
-        if let Some(step) = state.core.take_grant(self.id) {
-            let stale = state.wakers.remove(&self.id);
-            self.inner.flush(&mut state);
-            drop(state);
-            drop(stale);
-            return Poll::Ready(step);
-        }
-        let stale = match state.wakers.entry(self.id) {
-            Entry::Occupied(mut e) if !e.get().will_wake(cx.waker()) => Some(e.insert(cx.waker().clone())),
-            Entry::Occupied(_) => None,
-            Entry::Vacant(e) => {
-                e.insert(cx.waker().clone());
-                None
+        let id = self.id;
+        let mut state = self.inner.sh.lock();
+        let slot = state.wakers.iter().position(|(w, _)| *w == id);
+        let (poll, stale) = match (state.core.take_grant(id), slot) {
+            (Some(io), slot) => (Poll::Ready(io), slot.map(|i| state.wakers.swap_remove(i).1)),
+            (None, Some(i)) if state.wakers[i].1.will_wake(cx.waker()) => (Poll::Pending, None),
+            (None, Some(i)) => (
+                Poll::Pending,
+                Some(std::mem::replace(&mut state.wakers[i].1, cx.waker().clone())),
+            ),
+            (None, None) => {
+                state.wakers.push((id, cx.waker().clone()));
+                (Poll::Pending, None)
             }
         };
         drop(state);
         // Dropped after the lock: no destructor under the pool lock.
         drop(stale);
-        Poll::Pending
-    }
-}
-
-/// Gives back what a cancelled checkout held: a waiter's place, a
-/// reserved slot, or a connection being prepared.
-struct Undo<'a, D: AsyncDriver> {
-    inner: &'a Inner<D>,
-    held: Option<Held<D::Connection>>,
-}
-
-enum Held<C> {
-    Waiter(WaiterId),
-    Slot,
-    Conn(C, Meta),
-}
-
-impl<'a, D: AsyncDriver> Undo<'a, D> {
-    fn new(inner: &'a Inner<D>, held: Held<D::Connection>) -> Self {
-        Undo {
-            inner,
-            held: Some(held),
-        }
-    }
-
-    /// The operation completed: nothing to give back.
-    fn disarm(mut self) -> Option<Held<D::Connection>> {
-        self.held.take()
-    }
-}
-
-impl<D: AsyncDriver> Drop for Undo<'_, D> {
-    fn drop(&mut self) {
-        let Some(held) = self.held.take() else { return };
-        let now = self.inner.now();
-        let mut state = self.inner.lock();
-        let mut stale = None;
-        let woken = match held {
-            Held::Waiter(id) => {
-                stale = state.wakers.remove(&id);
-                state
-                    .core
-                    .cancel_wait(id, false)
-                    .and_then(|step| state.core.give_back(step, now))
-            }
-            Held::Slot => state.core.give_back(Step::Connect, now),
-            Held::Conn(conn, meta) => state.core.give_back(
-                Step::Ready {
-                    conn,
-                    meta,
-                    ping: false,
-                },
-                now,
-            ),
-        };
-        let waker = take_waker(&mut state, woken);
-        self.inner.flush(&mut state);
-        drop(state);
-        drop(stale);
-        wake(waker);
+        poll
     }
 }
 
 impl<D: AsyncDriver> Inner<D> {
-    fn lock(&self) -> MutexGuard<'_, State<D::Connection>> {
-        lock(&self.state)
-    }
-
-    fn flush(&self, state: &mut State<D::Connection>) {
-        if let Some(journal) = &self.journal {
-            state
-                .core
-                .drain_events(|e| _ = journal.record(e.conn, e.kind, e.detail));
+    /// The instant waits are timed with: tokio's clock (virtual under a
+    /// paused runtime), or the pool's clock when that is a manual one.
+    fn wait_now(&self) -> Instant {
+        if self.sh.clock.is_manual() {
+            self.sh.clock.now()
+        } else {
+            tokio::time::Instant::now().into_std()
         }
     }
 
-    /// The instant the core decides with: the clock's when its decisions
-    /// read the time, else a fixed one it never looks at (reading the clock
-    /// was a third of an uncontended checkout's cost).
-    fn now(&self) -> Instant {
-        if self.timed { self.clock.now() } else { self.epoch }
-    }
-
-    /// Waits as waiter `id` for a grant, up to `timeout` from now: on
-    /// tokio's clock (virtual under a paused runtime), or, when the pool
-    /// was given a manual clock, on that clock, polled.
-    async fn wait(&self, id: WaiterId) -> Result<Step<D::Connection>> {
-        let undo = Undo::new(self, Held::Waiter(id));
-        let manual = self.clock.is_manual();
-        let manual_deadline = self.clock.now() + self.timeout;
-        let deadline = tokio::time::Instant::now() + self.timeout;
+    /// Waits as waiter `id` until the core grants it something: a
+    /// connection, a slot, or the timeout error once it expired the wait.
+    /// Sleeps until the core's earliest deadline; a manual pool clock wakes
+    /// no one, so it is polled.
+    async fn wait(&self, id: WaiterId) -> Io<D::Connection> {
+        let guard = Guard::new((), |()| self.sh.abandon(Held::Waiter(id)));
         loop {
-            let until = if manual {
-                // A manual clock wakes no one: look again soon.
-                tokio::time::Instant::now() + Duration::from_millis(1)
+            let left = self.sh.with(|core| {
+                let now = self.wait_now();
+                core.handle_timeout(now);
+                core.poll_timeout().map(|d| d.saturating_duration_since(now))
+            });
+            let left = if self.sh.clock.is_manual() {
+                Some(Duration::from_millis(1))
             } else {
-                deadline
+                left
             };
-            if let Ok(step) = tokio::time::timeout_at(until, Granted { inner: self, id }).await {
-                undo.disarm();
-                return Ok(step);
-            }
-            let expired = if manual {
-                self.clock.now() >= manual_deadline
-            } else {
-                tokio::time::Instant::now() >= deadline
+            let granted = Granted { inner: self, id };
+            let io = match left.and_then(|d| tokio::time::Instant::now().checked_add(d)) {
+                Some(until) => match tokio::time::timeout_at(until, granted).await {
+                    Ok(io) => io,
+                    Err(_) => continue,
+                },
+                None => granted.await,
             };
-            if expired {
-                let mut state = self.lock();
-                let stale = state.wakers.remove(&id);
-                undo.disarm();
-                // A grant that arrived meanwhile is used.
-                let granted = state.core.cancel_wait(id, true);
-                self.flush(&mut state);
-                let last = state.core.last_connect_error().cloned();
-                drop(state);
-                drop(stale);
-                return match granted {
-                    Some(step) => Ok(step),
-                    None => Err(Error::timeout(
-                        format!("no connection available within {:?}", self.timeout),
-                        last,
-                    )),
-                };
-            }
+            guard.disarm();
+            return io;
         }
     }
 
-    /// Performs a checkout step's I/O; `Ok(None)` means "start over".
-    async fn run(&self, step: Step<D::Connection>) -> Result<Option<(D::Connection, Meta)>> {
-        match step {
-            Step::Ready { conn, meta, ping } => self.ready(conn, meta, ping).await,
-            Step::Connect => self.connect(Undo::new(self, Held::Slot)).await.map(Some),
-            Step::Replace { mut conn, meta } => {
-                let undo = Undo::new(self, Held::Slot);
-                let result = conn.close().await;
-                drop(conn);
-                self.record_close(meta.id, result);
-                self.connect(undo).await.map(Some)
-            }
-            Step::Wait(_) => unreachable!("waits are resolved before run"),
-        }
-    }
-
-    /// Opens a connection for the slot `undo` holds.
-    async fn connect(&self, undo: Undo<'_, D>) -> Result<(D::Connection, Meta)> {
-        let result = self.driver.connect().await;
-        undo.disarm();
-        let now = self.now();
-        let mut state = self.lock();
-        let (meta, woken) = state.core.connected(result.as_ref().map(|c| c.id()), now);
-        let waker = take_waker(&mut state, woken);
-        self.flush(&mut state);
-        drop(state);
-        wake(waker);
-        let conn = result?;
-        Ok((
-            conn,
-            meta.expect("the core returns a record for every successful connect"),
-        ))
-    }
-
-    /// Pings if asked and rolls back a transaction left open; the
-    /// connection is given back if the future is dropped meanwhile.
-    async fn ready(
-        &self,
-        conn: D::Connection,
-        meta: Meta,
-        ping: bool,
-    ) -> Result<Option<(D::Connection, Meta)>> {
-        let conn = if ping {
-            let mut undo = Undo::new(self, Held::Conn(conn, meta));
-            let Some(Held::Conn(conn, _)) = undo.held.as_mut() else {
-                unreachable!()
-            };
-            match conn.ping().await {
-                Ok(()) => {
-                    let mut state = self.lock();
-                    state.core.pinged(&meta);
-                    self.flush(&mut state);
+    /// Performs the core's decisions until the checkout or return is
+    /// settled: `Some` connection to hand out, `None` to start over (or,
+    /// for a return, done). A connection being prepared is held by a
+    /// [`Guard`] that gives it back if the future is dropped.
+    async fn drive(&self, mut io: Io<D::Connection>) -> Result<Option<(D::Connection, Meta)>> {
+        let sh = &self.sh;
+        loop {
+            io = match io {
+                // No connection is handed out with a transaction open.
+                Io::HandOut(conn, meta) if !conn.in_transaction() => return Ok(Some((conn, meta))),
+                Io::HandOut(conn, meta) => sh.with(|core| core.dirty_at_checkout(conn, meta)),
+                Io::Connect => {
+                    let guard = Guard::new((), |()| sh.abandon(Held::Slot));
+                    let result = self.driver.connect().await;
+                    guard.disarm();
+                    let now = sh.now();
+                    sh.with(|core| core.connected(result, |c| c.id(), now))
                 }
-                Err(err) => {
-                    let Some(Held::Conn(mut conn, _)) = undo.disarm() else {
-                        unreachable!()
-                    };
-                    let err = err.classified_by(&*self.dialect);
-                    {
-                        let mut state = self.lock();
-                        state.core.ping_failed(&meta, &err);
-                        self.flush(&mut state);
-                    }
-                    let release = Release::new(self, meta);
-                    let closed = conn.close().await;
-                    drop(conn);
-                    if err.is_disconnect() {
-                        release.disarm();
-                        self.record_close(meta.id, closed);
-                        return self.connect(Undo::new(self, Held::Slot)).await.map(Some);
-                    }
-                    release.finish(closed);
-                    return Err(err.with_invalidated(true));
+                Io::Ping(conn, meta) => {
+                    let mut conn = Guard::new(conn, |c| sh.abandon(Held::Back(Io::Ping(c, meta))));
+                    let result = sh.classify(conn.ping().await);
+                    let conn = conn.disarm();
+                    sh.with(|core| core.pinged(conn, meta, result))
                 }
+                Io::Reset(conn, meta, phase) => {
+                    // Cut short: at checkout the connection goes back (the
+                    // next checkout rolls back again); on return it is
+                    // invalidated.
+                    let mut conn = Guard::new(conn, |c| match phase {
+                        Phase::Checkout => sh.abandon(Held::Back(Io::Reset(c, meta, phase))),
+                        Phase::Rollback | Phase::Commit => {
+                            drop(c);
+                            sh.abandon(Held::Out(meta));
+                        }
+                    });
+                    let result = sh.classify(match phase {
+                        Phase::Commit => conn.commit().await,
+                        Phase::Rollback | Phase::Checkout => conn.rollback().await,
+                    });
+                    let conn = conn.disarm();
+                    let now = sh.now();
+                    sh.with(|core| core.reset(conn, meta, phase, result, now))
+                }
+                Io::Close(conn, meta, after) => {
+                    let mut conn = Guard::new(conn, |c| {
+                        drop(c);
+                        sh.abandon(Held::Closing(meta));
+                    });
+                    let result = conn.close().await;
+                    drop(conn.disarm());
+                    sh.with(|core| core.closed(&meta, after, result.as_ref().map(|_| ())))
+                }
+                Io::Wait(id) => self.wait(id).await,
+                Io::Fail(err) => return Err(err),
+                Io::Retry | Io::Done => return Ok(None),
             }
-            match undo.disarm() {
-                Some(Held::Conn(conn, _)) => conn,
-                _ => unreachable!(),
-            }
-        } else {
-            conn
-        };
-        if conn.in_transaction() {
-            self.reset_at_checkout(conn, meta).await
-        } else {
-            Ok(Some((conn, meta)))
-        }
-    }
-
-    /// Rolls back the transaction a connection being handed out was left
-    /// in; the connection is given back if the future is dropped
-    /// meanwhile. `Ok(None)`: the rollback failed, the connection was
-    /// invalidated, start over.
-    async fn reset_at_checkout(
-        &self,
-        conn: D::Connection,
-        meta: Meta,
-    ) -> Result<Option<(D::Connection, Meta)>> {
-        let mut undo = Undo::new(self, Held::Conn(conn, meta));
-        let Some(Held::Conn(conn, _)) = undo.held.as_mut() else {
-            unreachable!()
-        };
-        if let Err(err) = conn.rollback().await {
-            let Some(Held::Conn(mut conn, _)) = undo.disarm() else {
-                unreachable!()
-            };
-            let err = err.classified_by(&*self.dialect);
-            {
-                let mut state = self.lock();
-                state.core.reset_failed(&meta, &err);
-                self.flush(&mut state);
-            }
-            let release = Release::new(self, meta);
-            let closed = conn.close().await;
-            release.finish(closed);
-            return Ok(None);
-        }
-        if let Some(journal) = &self.journal {
-            journal.record(Some(meta.id), EventKind::Reset, "rollback at checkout");
-        }
-        match undo.disarm() {
-            Some(Held::Conn(conn, meta)) => Ok(Some((conn, meta))),
-            _ => unreachable!(),
-        }
-    }
-
-    /// Checks a clean (or deliberately dirty) connection in, from `Drop`.
-    fn checkin_now(&self, conn: D::Connection, meta: Meta, reset: Reset) {
-        let now = self.now();
-        let mut state = self.lock();
-        match state.core.checkin(conn, meta, reset, now) {
-            Checkin::Kept(woken) => {
-                let waker = take_waker(&mut state, woken);
-                self.flush(&mut state);
-                drop(state);
-                wake(waker);
-            }
-            Checkin::Close(conn) => {
-                self.flush(&mut state);
-                drop(state);
-                // Dropping an async connection closes it.
-                drop(conn);
-                self.release(&meta, Ok(()));
-            }
-        }
-    }
-
-    fn record_close(&self, id: crate::ConnId, closed: Result<()>) {
-        let mut state = self.lock();
-        state.core.record_close(id, closed.as_ref().map(|_| ()));
-        self.flush(&mut state);
-    }
-
-    fn release(&self, meta: &Meta, closed: Result<()>) {
-        let mut state = self.lock();
-        let woken = state.core.release(meta, closed.as_ref().map(|_| ()));
-        let waker = take_waker(&mut state, woken);
-        self.flush(&mut state);
-        drop(state);
-        wake(waker);
-    }
-}
-
-/// Releases a slot whose connection is being closed, even if the close is
-/// cancelled.
-struct Release<'a, D: AsyncDriver> {
-    inner: &'a Inner<D>,
-    meta: Option<Meta>,
-}
-
-impl<'a, D: AsyncDriver> Release<'a, D> {
-    fn new(inner: &'a Inner<D>, meta: Meta) -> Self {
-        Release {
-            inner,
-            meta: Some(meta),
-        }
-    }
-
-    fn disarm(mut self) {
-        self.meta = None;
-    }
-
-    fn finish(mut self, closed: Result<()>) {
-        if let Some(meta) = self.meta.take() {
-            self.inner.release(&meta, closed);
-        }
-    }
-}
-
-impl<D: AsyncDriver> Drop for Release<'_, D> {
-    fn drop(&mut self) {
-        if let Some(meta) = self.meta.take() {
-            self.inner.release(&meta, Ok(()));
         }
     }
 }
@@ -584,11 +297,7 @@ pub struct AsyncPooledConnection<D: AsyncDriver> {
 
 impl<D: AsyncDriver> fmt::Debug for AsyncPooledConnection<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncPooledConnection")
-            .field("id", &self.meta.id)
-            .field("soft_invalidated", &self.meta.soft)
-            .field("detached", &self.detached)
-            .finish()
+        debug_lease(f, "AsyncPooledConnection", &self.meta, self.detached)
     }
 }
 
@@ -601,48 +310,25 @@ impl<D: AsyncDriver> AsyncPooledConnection<D> {
 
     pub(crate) async fn invalidate_inner(&mut self, cause: Option<&Error>) {
         let Some(mut conn) = self.conn.take() else { return };
+        let inner = &self.pool.inner;
         if self.detached {
             let result = conn.close().await;
-            self.journal_close_detached(result);
-            return;
+            inner.sh.close_detached(&self.meta, result.as_ref().map(|_| ()));
+        } else {
+            let io = inner.sh.with(|core| core.invalidate_out(conn, self.meta, cause));
+            _ = inner.drive(io).await;
         }
-        let inner = &self.pool.inner;
-        {
-            let mut state = inner.lock();
-            state.core.invalidate(&self.meta, cause);
-            inner.flush(&mut state);
-        }
-        let release = Release::new(inner, self.meta);
-        let closed = conn.close().await;
-        drop(conn);
-        release.finish(closed);
     }
 
     /// Soft-invalidates the connection: replaced at its next checkout.
     pub fn invalidate_soft(&mut self) {
-        if self.meta.soft || self.detached {
-            return;
-        }
-        let inner = &self.pool.inner;
-        let mut state = inner.lock();
-        state.core.invalidate_soft(&mut self.meta);
-        inner.flush(&mut state);
+        self.pool.inner.sh.invalidate_soft(&mut self.meta, self.detached);
     }
 
     /// Removes the connection from the pool's accounting; closed when
     /// dropped.
     pub fn detach(&mut self) {
-        if self.detached {
-            return;
-        }
-        self.detached = true;
-        let inner = &self.pool.inner;
-        let mut state = inner.lock();
-        let woken = state.core.detach(&self.meta);
-        let waker = take_waker(&mut state, woken);
-        inner.flush(&mut state);
-        drop(state);
-        wake(waker);
+        self.detached = self.pool.inner.sh.detach(&self.meta, self.detached);
     }
 
     /// Whether the connection was soft-invalidated.
@@ -658,13 +344,6 @@ impl<D: AsyncDriver> AsyncPooledConnection<D> {
     /// The pool it came from.
     pub fn pool(&self) -> &AsyncPool<D> {
         &self.pool
-    }
-
-    fn journal_close_detached(&self, result: Result<()>) {
-        if let Some(journal) = &self.pool.inner.journal {
-            let detail = result.err().map(|e| e.to_string()).unwrap_or_default();
-            journal.record(Some(self.meta.id), EventKind::CloseDetached, detail);
-        }
     }
 }
 
@@ -689,97 +368,41 @@ impl<D: AsyncDriver> DerefMut for AsyncPooledConnection<D> {
 impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        let inner = &self.pool.inner;
+        let (sh, meta) = (&self.pool.inner.sh, self.meta);
         if self.detached {
+            // Dropping an async connection closes it.
             drop(conn);
-            self.journal_close_detached(Ok(()));
-            return;
+            return sh.close_detached(&meta, Ok(()));
         }
         if std::thread::panicking() {
-            {
-                let mut state = inner.lock();
-                state.core.invalidate(&self.meta, None);
-                inner.flush(&mut state);
-            }
-            drop(conn);
-            inner.release(&self.meta, Ok(()));
-            return;
+            return sh.close_now(sh.with(|core| core.invalidate_out(conn, meta, None)));
         }
-        if !conn.in_transaction() {
-            inner.checkin_now(conn, self.meta, Reset::Clean);
-            return;
-        }
-        if inner.reset == ResetOnReturn::None {
-            inner.checkin_now(conn, self.meta, Reset::LeftOpen);
-            return;
-        }
-        // Drop cannot await: reset on a task, the connection still counted
-        // out, so no one else can get it before it is clean.
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                // The guard exists before the task does: a task dropped
-                // before it first runs (runtime shutdown) still gives the
-                // slot back, invalidating the connection.
-                let guard = ResetGuard {
-                    pool: self.pool.clone(),
-                    conn: Some(conn),
-                    meta: self.meta,
-                };
-                handle.spawn(guard.reset_and_checkin());
-            }
-            // No runtime: check it in dirty; the next checkout rolls back.
-            Err(_) => inner.checkin_now(conn, self.meta, Reset::LeftOpen),
-        }
-    }
-}
-
-/// A dirty connection on its way back to the pool, reset on a task of its
-/// own; invalidated and its slot given back if the task never finishes.
-struct ResetGuard<D: AsyncDriver> {
-    pool: AsyncPool<D>,
-    conn: Option<D::Connection>,
-    meta: Meta,
-}
-
-impl<D: AsyncDriver> ResetGuard<D> {
-    /// The reset on return.
-    async fn reset_and_checkin(mut self) {
-        let inner = &*self.pool.inner;
-        let meta = self.meta;
-        let conn = self.conn.as_mut().expect("held until the end");
-        let result = match inner.reset {
-            ResetOnReturn::Commit => conn.commit().await.map(|()| Reset::Committed),
-            _ => conn.rollback().await.map(|()| Reset::RolledBack),
-        };
-        let conn = self.conn.take().expect("held until the end");
-        let inner = &*self.pool.inner;
-        match result {
-            Ok(reset) => inner.checkin_now(conn, meta, reset),
-            Err(err) => {
-                let err = err.classified_by(&*inner.dialect);
-                {
-                    let mut state = inner.lock();
-                    state.core.reset_failed(&meta, &err);
-                    inner.flush(&mut state);
+        let (dirty, now) = (conn.in_transaction(), sh.now());
+        let io = match sh.with(|core| core.returned(conn, meta, dirty, now)) {
+            // Drop cannot await: reset on a task, the connection still
+            // counted out, so no one else can get it before it is clean.
+            Io::Reset(conn, meta, phase) => match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    // The guard exists before the task does: a task dropped
+                    // before it first runs (runtime shutdown) still gives
+                    // the slot back, invalidating the connection.
+                    let pool = self.pool.clone();
+                    let guard = Guard::new(conn, move |c| {
+                        drop(c);
+                        pool.inner.sh.abandon(Held::Out(meta));
+                    });
+                    let pool = self.pool.clone();
+                    handle.spawn(async move {
+                        let io = Io::Reset(guard.disarm(), meta, phase);
+                        _ = pool.inner.drive(io).await;
+                    });
+                    return;
                 }
-                drop(conn);
-                inner.release(&meta, Ok(()));
-            }
-        }
-    }
-}
-
-impl<D: AsyncDriver> Drop for ResetGuard<D> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            let inner = &*self.pool.inner;
-            {
-                let mut state = inner.lock();
-                state.core.invalidate(&self.meta, None);
-                inner.flush(&mut state);
-            }
-            drop(conn);
-            inner.release(&self.meta, Ok(()));
-        }
+                // No runtime: checked in dirty; the next checkout rolls back.
+                Err(_) => sh.with(|core| core.left_open(conn, meta, now)),
+            },
+            io => io,
+        };
+        sh.close_now(io);
     }
 }

@@ -368,6 +368,11 @@ impl Connection for SqliteConnection {
         }
     }
 
+    /// Closed, or lost to a disconnect-class error.
+    fn is_broken(&self) -> bool {
+        self.conn.is_none() || self.dead.is_some()
+    }
+
     /// Closes the SQLite handle, rolling back an open transaction. If
     /// SQLite refuses to close, the error is returned and the handle is
     /// dropped anyway: the connection counts as closed either way.

@@ -251,7 +251,7 @@ struct TickerFlags {
 }
 
 impl Ticker {
-    fn start<D: Driver>(pool: Pool<D>, journal: Journal, timeout: Duration) -> Ticker {
+    fn start<D: Driver>(pool: Pool<D>, journal: Journal, timeout: Option<Duration>) -> Ticker {
         let shared = Arc::new(TickerFlags {
             on: AtomicBool::new(true),
             stop: AtomicBool::new(false),
@@ -322,7 +322,8 @@ struct Seen {
 /// when to advance the clock and by how much.
 #[derive(Debug)]
 struct Idle {
-    timeout: Duration,
+    /// The pool's timeout; `None` (wait forever): the clock never moves.
+    timeout: Option<Duration>,
     /// When each waiting checkout was first seen waiting, oldest first (a
     /// checkout waits from before it is seen, so its deadline is no later
     /// than this plus the timeout).
@@ -332,7 +333,7 @@ struct Idle {
 }
 
 impl Idle {
-    fn new(timeout: Duration) -> Idle {
+    fn new(timeout: Option<Duration>) -> Idle {
         Idle {
             timeout,
             since: VecDeque::new(),
@@ -363,11 +364,13 @@ impl Idle {
             return None;
         }
         self.unchanged = 0;
-        let deadline = self.since[0] + self.timeout;
+        let timeout = self.timeout?;
+        // A deadline past what an `Instant` holds is never reached.
+        let deadline = self.since[0].checked_add(timeout)?;
         let by = deadline.saturating_duration_since(seen.now);
         // Past the estimated deadline and still waiting: a whole timeout
         // more certainly ends it.
-        Some(if by.is_zero() { self.timeout } else { by })
+        Some(if by.is_zero() { timeout } else { by })
     }
 }
 
@@ -398,7 +401,7 @@ mod tests {
             }
             idle.observe(seen)
         };
-        let mut idle = Idle::new(timeout);
+        let mut idle = Idle::new(Some(timeout));
         // No waiter: never.
         assert_eq!(settle(&mut idle, look(0, 3, 0)), None);
         assert_eq!(settle(&mut idle, look(0, 3, 0)), None);
@@ -413,7 +416,7 @@ mod tests {
         );
 
         // Someone else advanced 10s meanwhile: only 20s are left.
-        let mut idle = Idle::new(timeout);
+        let mut idle = Idle::new(Some(timeout));
         idle.observe(look(1, 5, 0));
         assert_eq!(settle(&mut idle, look(1, 5, 10)), Some(Duration::from_secs(20)));
         // The oldest waiter left; the second one, seen at +20s, is next.

@@ -101,7 +101,7 @@ impl Invariants {
         if let Err(why) = pool.check_counters() {
             broken.push(format!("counters: {why}"));
         }
-        let max = status.size + status.max_overflow;
+        let max = status.limit().unwrap_or(usize::MAX);
         self.peak = self.peak.max(status.checked_out);
         if self.peak > max {
             broken.push(format!(

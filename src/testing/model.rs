@@ -699,7 +699,7 @@ async fn run<P: AnyPool>(
         told: Vec::new(),
         next_tag: 0,
         inv: Invariants::new(),
-        capacity: status.size + status.max_overflow,
+        capacity: status.limit().unwrap_or(usize::MAX),
         timeouts: 0,
         kills: 0,
     };

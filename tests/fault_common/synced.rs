@@ -155,6 +155,9 @@ impl<C: AsyncConnection> Connection for SyncedConnection<C> {
     fn in_transaction(&self) -> bool {
         self.inner.in_transaction()
     }
+    fn is_broken(&self) -> bool {
+        self.inner.is_broken()
+    }
     fn close(&mut self) -> dbfault::Result<()> {
         self.runtime.block_on(self.inner.close())
     }

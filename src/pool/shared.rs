@@ -1,0 +1,198 @@
+//! What both shells share: the core behind its lock, the journal, the
+//! clock, and the one way they run the core (journal its events under the
+//! lock, wake the waiters it granted after releasing it).
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::core::{Core, Held, Io, Meta, WaiterId};
+use super::{PoolConfig, PoolStatus};
+use crate::lock::lock;
+use crate::{Clock, Dialect, Error, Journal};
+
+/// How a shell wakes a waiting checkout: a thread's condition, a task's
+/// waker.
+pub(crate) trait Notify {
+    /// Wakes it. Called without the pool's lock.
+    fn notify(self);
+}
+
+impl Notify for Arc<Condvar> {
+    fn notify(self) {
+        self.notify_one();
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Notify for std::task::Waker {
+    fn notify(self) {
+        self.wake();
+    }
+}
+
+/// The core and the wake handles of the checkouts waiting in it.
+pub(crate) struct State<C, W> {
+    pub(crate) core: Core<C>,
+    /// Few and short-lived: a list searched linearly.
+    pub(crate) wakers: Vec<(WaiterId, W)>,
+}
+
+/// A shell's state, shared by its handles.
+pub(crate) struct Shared<C, W> {
+    state: Mutex<State<C, W>>,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) clock: Clock,
+    pub(crate) dialect: Arc<dyn Dialect>,
+    /// Whether the core decides anything with `now` ([`Core::uses_time`]);
+    /// when not, `epoch` stands in and the clock is read only to wait.
+    uses_time: bool,
+    epoch: Instant,
+}
+
+impl<C, W: Notify> Shared<C, W> {
+    pub(crate) fn new(
+        config: &PoolConfig,
+        clock: Clock,
+        dialect: Arc<dyn Dialect>,
+        is_broken: fn(&C) -> bool,
+    ) -> Self {
+        let core = Core::new(config.core_config(), config.journal.is_some(), is_broken);
+        Shared {
+            uses_time: core.uses_time(),
+            epoch: clock.now(),
+            state: Mutex::new(State {
+                core,
+                wakers: Vec::new(),
+            }),
+            journal: config.journal.clone(),
+            clock,
+            dialect,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<C, W>> {
+        lock(&self.state)
+    }
+
+    /// The `now` to give the core: the clock's when the core uses it
+    /// (reading the clock was a third of an uncontended checkout's cost).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        if self.uses_time {
+            self.clock.now()
+        } else {
+            self.epoch
+        }
+    }
+
+    /// Runs `f` on the core: its events are journaled before the lock is
+    /// released, the waiters it granted are woken after. What `f` returns
+    /// (connections included) is dropped by the caller, outside the lock.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core<C>) -> R) -> R {
+        let mut state = self.lock();
+        let r = f(&mut state.core);
+        let woken = self.settle(&mut state);
+        drop(state);
+        woken.into_iter().for_each(W::notify);
+        r
+    }
+
+    /// Under the lock: journals the core's events, and takes the wake
+    /// handles of the waiters it granted (to notify once it is released).
+    pub(crate) fn settle(&self, state: &mut State<C, W>) -> Vec<W> {
+        let State { core, wakers } = state;
+        if let Some(journal) = &self.journal {
+            core.drain_events(|e| _ = journal.record(e.conn, e.kind, e.detail));
+        }
+        let mut woken = Vec::new();
+        core.drain_woken(|id| {
+            if let Some(i) = wakers.iter().position(|(w, _)| *w == id) {
+                woken.push(wakers.swap_remove(i).1);
+            }
+        });
+        woken
+    }
+
+    /// A checkout's first decision; a wait's timeout starts at `wait_now`.
+    #[inline]
+    pub(crate) fn checkout(&self, wait_now: impl FnOnce() -> Instant) -> Io<C> {
+        let now = self.now();
+        self.with(|core| {
+            let io = core.checkout(now);
+            if let Io::Wait(id) = io {
+                core.wait_from(id, wait_now());
+            }
+            io
+        })
+    }
+
+    /// Gives back what a call that never reported held (a panic, a dropped
+    /// future). A connection the core will not keep is dropped here, after
+    /// the lock.
+    pub(crate) fn abandon(&self, held: Held<C>) {
+        let now = self.now();
+        self.with(|core| core.abandon(held, now));
+    }
+
+    /// The end of a close the core asked for, reported without awaiting
+    /// it (`Drop`): dropping the connection closes it.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn close_now(&self, io: Io<C>) {
+        if let Io::Close(conn, meta, after) = io {
+            drop(conn);
+            drop(self.with(|core| core.closed(&meta, after, Ok(()))));
+        }
+    }
+
+    /// The result of a driver call, classified by the dialect.
+    pub(crate) fn classify(&self, result: crate::Result<()>) -> crate::Result<()> {
+        result.map_err(|e| e.classified_by(&*self.dialect))
+    }
+
+    pub(crate) fn status(&self) -> PoolStatus {
+        self.lock().core.status()
+    }
+
+    pub(crate) fn check(&self) -> Result<(), String> {
+        self.lock().core.check()
+    }
+
+    pub(crate) fn invalidate_all(&self) {
+        self.with(Core::invalidate_all);
+    }
+
+    pub(crate) fn invalidate_soft(&self, meta: &mut Meta, detached: bool) {
+        if !detached {
+            self.with(|core| core.invalidate_soft(meta));
+        }
+    }
+
+    /// Detaches once; returns whether it is detached.
+    pub(crate) fn detach(&self, meta: &Meta, detached: bool) -> bool {
+        if !detached {
+            self.with(|core| core.detach(meta));
+        }
+        true
+    }
+
+    pub(crate) fn close_detached(&self, meta: &Meta, result: Result<(), &Error>) {
+        self.with(|core| core.close_detached(meta, result));
+    }
+}
+
+/// A pooled connection's `Debug`, for both shells.
+pub(crate) fn debug_lease(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    meta: &Meta,
+    detached: bool,
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("id", &meta.id)
+        .field("soft_invalidated", &meta.soft)
+        .field("detached", &detached)
+        .finish()
+}
