@@ -413,6 +413,17 @@ impl<D: Driver> Transaction<'_, D> {
 
 impl<D: Driver> Drop for Transaction<'_, D> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A panic interrupted the transaction (SQLAlchemy's ticket
+            // 3803): never roll back here (a driver that panics again
+            // would abort the process); invalidate the connection instead,
+            // as the pool does a connection dropped during a panic.
+            if self.state == TxState::Active {
+                self.state = TxState::Done;
+                self.conn.invalidate();
+            }
+            return;
+        }
         // Errors are dropped with the transaction: the connection was
         // invalidated if the rollback failed, so nothing dirty survives.
         let _ = self.finish_rollback();

@@ -394,11 +394,20 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
 
 impl<D: AsyncDriver> Drop for AsyncTransaction<'_, D> {
     fn drop(&mut self) {
+        if self.state != TxState::Active {
+            return;
+        }
+        if std::thread::panicking() {
+            // A panic interrupted the transaction: no rollback, the
+            // connection is invalidated. Dropped during a panic, the pooled
+            // connection is invalidated by the pool without a driver call.
+            drop(self.conn.conn.take());
+            self.conn.needs_rollback = false;
+            return;
+        }
         // Cannot await here: the connection rolls back before its next use
         // (or the pool does, if the connection is returned first).
-        if self.state == TxState::Active {
-            self.conn.needs_rollback = true;
-        }
+        self.conn.needs_rollback = true;
     }
 }
 
