@@ -7,11 +7,14 @@
 //! are in scope; generic wrappers ([`FaultyDriver`](crate::FaultyDriver))
 //! implement whichever their inner driver does.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::{ConnId, Connection, Dialect, Driver, Error, Result, Row, Value};
+use super::PANIC_CODE;
+use crate::{ConnId, Connection, Dialect, Driver, Error, ErrorClass, Result, Row, Value};
 
 /// Opens [`AsyncConnection`]s; the async mirror of [`Driver`].
 pub trait AsyncDriver: Send + Sync + 'static {
@@ -95,8 +98,34 @@ impl<D: fmt::Debug> fmt::Debug for Blocking<D> {
     }
 }
 
+/// A blocking task that never ran to its end: the runtime shut down
+/// (panics are caught inside the task, by [`blocking`] and [`Slot::call`]).
 fn join_error(e: tokio::task::JoinError) -> Error {
     Error::closed(format!("the blocking task failed: {e}"))
+}
+
+/// The error a driver call that panicked becomes: code `DBFAULT_PANIC`,
+/// class [`Other`](ErrorClass::Other) (not a disconnect: the pool is not
+/// invalidated for it), the panic's message when it has one.
+fn panicked(payload: Box<dyn Any + Send>) -> Error {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    let message = match what {
+        Some(what) => format!("the driver panicked: {what}"),
+        None => "the driver panicked".to_owned(),
+    };
+    Error::driver(PANIC_CODE, message).with_class(ErrorClass::Other)
+}
+
+/// Runs `f` on tokio's blocking pool; a panic in it becomes an error.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(move || {
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panicked(p)))
+    })
+    .await
+    .map_err(join_error)?
 }
 
 impl<D: Driver> AsyncDriver for Blocking<D> {
@@ -104,12 +133,13 @@ impl<D: Driver> AsyncDriver for Blocking<D> {
 
     async fn connect(&self) -> Result<Self::Connection> {
         let driver = Arc::clone(&self.inner);
-        let conn = tokio::task::spawn_blocking(move || driver.connect())
-            .await
-            .map_err(join_error)??;
+        let conn = blocking(move || driver.connect()).await?;
         Ok(BlockingConnection {
             id: conn.id(),
-            inner: Arc::new(tokio::sync::Mutex::new(Some(conn))),
+            inner: Arc::new(tokio::sync::Mutex::new(Slot {
+                conn: Some(conn),
+                broken: None,
+            })),
         })
     }
 
@@ -123,13 +153,49 @@ impl<D: Driver> AsyncDriver for Blocking<D> {
 /// An operation whose future is dropped still runs to its end on the
 /// blocking pool; until it has, `in_transaction` answers `true` (it cannot
 /// know), so a pool rolls the connection back before reusing it.
+///
+/// A call that panics fails with an error of code `DBFAULT_PANIC`, class
+/// [`Other`](ErrorClass::Other) (not a disconnect), carrying the panic's
+/// message. The connection is broken from then on: every later call but
+/// `close` fails with that error, and `in_transaction` answers `true`, so
+/// an engine or a pool discards it; the pool's other connections are kept.
 pub struct BlockingConnection<C> {
     id: ConnId,
     /// A fair (FIFO) async lock: operations reach the connection in the
     /// order they were issued, and a cancelled one that already started
     /// keeps the lock until it ends, so it can never run after a later
     /// operation (a rollback, say).
-    inner: Arc<tokio::sync::Mutex<Option<C>>>,
+    inner: Arc<tokio::sync::Mutex<Slot<C>>>,
+}
+
+/// What a [`BlockingConnection`]'s lock guards.
+struct Slot<C> {
+    /// `None` once closed.
+    conn: Option<C>,
+    /// The error of the call that panicked, once one did.
+    broken: Option<Error>,
+}
+
+impl<C: Connection> Slot<C> {
+    /// Runs `f` on the connection, on the blocking thread; a panic marks
+    /// the connection broken before the lock is released, so no later
+    /// call runs on it.
+    fn call<T>(&mut self, id: ConnId, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+        if let Some(err) = &self.broken {
+            return Err(err.clone());
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(Error::closed(format!("{id}: the connection is closed")));
+        };
+        catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|payload| {
+            let err = panicked(payload);
+            self.broken = Some(
+                err.clone()
+                    .context(format_args!("{id} is broken by an earlier call")),
+            );
+            Err(err)
+        })
+    }
 }
 
 impl<C> fmt::Debug for BlockingConnection<C> {
@@ -147,15 +213,10 @@ impl<C: Connection> BlockingConnection<C> {
     ) -> Result<T> {
         let id = self.id;
         // Dropped while waiting for the lock: the operation never starts.
-        let mut conn = Arc::clone(&self.inner).lock_owned().await;
+        let mut slot = Arc::clone(&self.inner).lock_owned().await;
         // Dropped from here on: the operation runs to its end, holding the
         // lock until then.
-        tokio::task::spawn_blocking(move || match conn.as_mut() {
-            Some(conn) => f(conn),
-            None => Err(Error::closed(format!("{id}: the connection is closed"))),
-        })
-        .await
-        .map_err(join_error)?
+        blocking(move || slot.call(id, f)).await
     }
 }
 
@@ -189,18 +250,18 @@ impl<C: Connection> AsyncConnection for BlockingConnection<C> {
     }
     fn in_transaction(&self) -> bool {
         match self.inner.try_lock() {
-            Ok(conn) => conn.as_ref().is_some_and(C::in_transaction),
+            // A broken connection may be in one; nobody knows.
+            Ok(slot) => slot.broken.is_some() || slot.conn.as_ref().is_some_and(C::in_transaction),
             // An operation is still running on the blocking pool.
             Err(_) => true,
         }
     }
     async fn close(&mut self) -> Result<()> {
-        let mut conn = Arc::clone(&self.inner).lock_owned().await;
-        tokio::task::spawn_blocking(move || match conn.take() {
+        let mut slot = Arc::clone(&self.inner).lock_owned().await;
+        blocking(move || match slot.conn.take() {
             Some(mut conn) => conn.close(),
             None => Ok(()),
         })
         .await
-        .map_err(join_error)?
     }
 }

@@ -4,7 +4,10 @@
 //! invalidates the connection (and, through the pool's generation, every
 //! connection opened before it) and is returned with
 //! [`connection_invalidated`](crate::Error::connection_invalidated) set; the
-//! next use of the [`EngineConnection`] reconnects by itself. Inside a
+//! next use of the [`EngineConnection`] reconnects by itself. An error
+//! saying a driver call panicked (code `DBFAULT_PANIC`, as
+//! [`Blocking`](crate::Blocking) reports one) invalidates that connection
+//! only, with `connection_invalidated` set too. Inside a
 //! [`Transaction`], a disconnect leaves the transaction *pending rollback*,
 //! and a commit cut off by one is reported as
 //! [`ErrorKind::CommitUnknown`](crate::ErrorKind::CommitUnknown).
@@ -231,10 +234,11 @@ impl<D: Driver> EngineConnection<D> {
         }
     }
 
-    /// Classifies `err`; on a disconnect, invalidates the connection.
+    /// Classifies `err`; on a disconnect (or a connection a panic broke),
+    /// invalidates the connection.
     fn handle_error(&mut self, err: Error) -> Error {
         let err = err.classified_by(&**self.engine.dialect());
-        if err.is_disconnect() {
+        if err.is_disconnect() || crate::driver::is_broken(&err) {
             if let Some(mut conn) = self.conn.take() {
                 conn.invalidate_inner(Some(&err));
             }

@@ -221,13 +221,14 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         Ok(self.conn.as_mut().expect("checked out above"))
     }
 
-    /// Classifies an error; on a disconnect invalidates the connection.
+    /// Classifies an error; on a disconnect (or a connection a panic
+    /// broke) invalidates the connection.
     async fn settle<T>(&mut self, result: Result<T>) -> Result<T> {
         match result {
             Ok(v) => Ok(v),
             Err(err) => {
                 let err = err.classified_by(&**self.engine.dialect());
-                if err.is_disconnect() {
+                if err.is_disconnect() || crate::driver::is_broken(&err) {
                     if let Some(mut conn) = self.conn.take() {
                         conn.invalidate_inner(Some(&err)).await;
                     }
