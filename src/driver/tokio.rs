@@ -14,7 +14,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::PANIC_CODE;
-use crate::{ConnId, Connection, Dialect, Driver, Error, ErrorClass, Result, Row, Value};
+use crate::row_ref::SetAside;
+use crate::{ConnId, Connection, Dialect, Driver, Error, ErrorClass, Result, Row, RowRef, Value};
 
 /// Opens [`AsyncConnection`]s; the async mirror of [`Driver`].
 pub trait AsyncDriver: Send + Sync + 'static {
@@ -47,6 +48,55 @@ pub trait AsyncConnection: Send + 'static {
     /// `query` and keep the first row.
     fn query_row(&mut self, sql: &str, params: &[Value]) -> impl Future<Output = Result<Option<Row>>> + Send {
         async move { Ok(self.query(sql, params).await?.into_iter().next()) }
+    }
+    /// Runs a statement and lends its first row, if any, to `f` as a
+    /// [`RowRef`] valid for the call; returns whether there was a row: the
+    /// mirror of [`Connection::query_row_with`], with the same contract
+    /// (`f` is called exactly once when there was a row, never otherwise).
+    /// Default: [`query_row`](AsyncConnection::query_row), then `f` on that
+    /// owned row once the call has settled.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error. `f` cannot fail.
+    fn query_row_with(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(RowRef<'_>) + Send),
+    ) -> impl Future<Output = Result<bool>> + Send {
+        async move {
+            let row = self.query_row(sql, params).await?;
+            Ok(row.map(|row| f(RowRef::from(&row))).is_some())
+        }
+    }
+    /// Runs a statement and hands its first row, if any, to `f` as a
+    /// borrowed [`RowRef`]; returns what `f` returned, or `None` when there
+    /// was no row: the mirror of [`Connection::query_row_map`], provided on
+    /// top of [`query_row_with`](AsyncConnection::query_row_with). `f` and
+    /// its result are `Send`, so the future is.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error, or the error `f` returned, as it returned it.
+    fn query_row_map<T, F>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: F,
+    ) -> impl Future<Output = Result<Option<T>>> + Send
+    where
+        Self: Sized,
+        F: FnOnce(RowRef<'_>) -> Result<T> + Send,
+        T: Send,
+    {
+        async move {
+            let mut aside = SetAside::new(f);
+            let found = self
+                .query_row_with(sql, params, &mut |row| aside.lend(row))
+                .await?;
+            aside.finish(found)
+        }
     }
     /// Opens a transaction.
     fn begin(&mut self) -> impl Future<Output = Result<()>> + Send;
@@ -159,6 +209,11 @@ impl<D: Driver> AsyncDriver for Blocking<D> {
 /// message. The connection is broken from then on: every later call but
 /// `close` fails with that error, and `in_transaction` answers `true`, so
 /// an engine or a pool discards it; the pool's other connections are kept.
+///
+/// `query_row_with` keeps the trait's default (the sync `query_row` on
+/// the blocking pool, then the callback on the owned row): the callback is
+/// borrowed, and a call whose future is dropped runs on, so it must never
+/// be sent to the blocking thread.
 pub struct BlockingConnection<C> {
     id: ConnId,
     /// A fair (FIFO) async lock: operations reach the connection in the

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use super::state::{self, Abandon, TxState};
+use crate::row_ref::SetAside;
 use crate::{AsyncConnection, AsyncDriver, AsyncPool, AsyncPooledConnection, Result, Row, RowRef, Value};
 
 shared_items! {
@@ -92,21 +93,23 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
 
     /// Runs a query in autocommit mode and hands its first row, if any, to
     /// `f` as a [`RowRef`]: the twin of
-    /// [`EngineConnection::query_row_map`](crate::EngineConnection::query_row_map).
-    /// The async driver traits return owned rows, so `f` reads the [`Row`]
-    /// that [`query_row`](AsyncEngineConnection::query_row) returned.
+    /// [`EngineConnection::query_row_map`](crate::EngineConnection::query_row_map),
+    /// over [`AsyncConnection::query_row_with`]. `f` and what it returns
+    /// are `Send`, so the future is.
     ///
     /// # Errors
     ///
     /// As [`execute`](AsyncEngineConnection::execute); an error `f` returns
     /// is returned as is and never invalidates the connection.
-    pub async fn query_row_map<T>(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        f: impl FnOnce(RowRef<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        map_row(self.query_row(sql, params).await?, f)
+    pub async fn query_row_map<T: Send, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
+    where
+        F: FnOnce(RowRef<'_>) -> Result<T> + Send,
+    {
+        let mut aside = SetAside::new(f);
+        let conn = self.ready().await?;
+        let result = conn.query_row_with(sql, params, &mut |row| aside.lend(row)).await;
+        let found = self.settle(result).await?;
+        aside.finish(found)
     }
 
     /// Begins a transaction.
@@ -257,13 +260,15 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
     /// As [`Transaction::execute`](crate::Transaction::execute); an error
     /// `f` returns is returned as is and never invalidates the connection
     /// or ends the transaction.
-    pub async fn query_row_map<T>(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        f: impl FnOnce(RowRef<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        map_row(self.query_row(sql, params).await?, f)
+    pub async fn query_row_map<T: Send, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
+    where
+        F: FnOnce(RowRef<'_>) -> Result<T> + Send,
+    {
+        let mut aside = SetAside::new(f);
+        let conn = self.active()?;
+        let result = conn.query_row_with(sql, params, &mut |row| aside.lend(row)).await;
+        let found = self.settle(result).await?;
+        aside.finish(found)
     }
 
     /// Commits.
@@ -310,10 +315,4 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
         }
         result
     }
-}
-
-/// `f` on an owned `row`, if there is one: `query_row_map` where the
-/// driver traits return owned rows.
-fn map_row<T>(row: Option<Row>, f: impl FnOnce(RowRef<'_>) -> Result<T>) -> Result<Option<T>> {
-    row.map(|row| f(RowRef::from(&row))).transpose()
 }
