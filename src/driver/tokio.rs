@@ -106,6 +106,15 @@ pub trait AsyncConnection: Send + 'static {
     fn rollback(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Checks that the connection is alive with a round trip.
     fn ping(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Rolls back the open transaction at once, without awaiting, when the
+    /// driver can; `None` when it cannot, and the caller awaits
+    /// [`rollback`](AsyncConnection::rollback) later instead. For `Drop`,
+    /// which cannot await: the engine calls it for a transaction dropped
+    /// uncommitted, so that its locks are gone before anyone else runs.
+    /// It blocks the calling thread for the rollback. Default: `None`.
+    fn try_rollback_now(&mut self) -> Option<Result<()>> {
+        None
+    }
     /// Whether a transaction is (or may be) open. Must not block.
     fn in_transaction(&self) -> bool;
     /// Closes the connection. Idempotent.
@@ -170,12 +179,112 @@ fn panicked(payload: Box<dyn Any + Send>) -> Error {
 }
 
 /// Runs `f` on tokio's blocking pool; a panic in it becomes an error.
+///
+/// Deterministic, so that a cancellation sweep on a paused clock sees the
+/// same await points every run: the call is one await point, however fast
+/// the blocking thread is ([`OnePending`]), and a future dropped while its
+/// call runs waits for the call to end ([`Ended`]), so a cancelled call
+/// never goes on after its future is gone: what it did is settled (and
+/// its connection's lock free) when the drop returns.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(move || {
+    let ended = Arc::new(Ended::default());
+    let signal = EndOnDrop(Arc::clone(&ended));
+    let handle = tokio::task::spawn_blocking(move || {
+        // Signals the end when dropped: after `f` ran (and dropped what it
+        // held), or unrun if the runtime shuts down first.
+        let _signal = signal;
         catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panicked(p)))
-    })
-    .await
-    .map_err(join_error)?
+    });
+    let wait = WaitOnDrop(Some(ended));
+    let result = OnePending::new(handle).await;
+    wait.disarm();
+    result.map_err(join_error)?
+}
+
+/// Whether a blocking call has ended, and a way to wait for it.
+#[derive(Default)]
+struct Ended {
+    ended: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+/// Held by the blocking task: marks its call ended when dropped.
+struct EndOnDrop(Arc<Ended>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        *crate::lock::lock(&self.0.ended) = true;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Held by the future: dropped before the call ended (a cancellation),
+/// waits for it to end.
+struct WaitOnDrop(Option<Arc<Ended>>);
+
+impl WaitOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for WaitOnDrop {
+    fn drop(&mut self) {
+        if let Some(ended) = self.0.take() {
+            let mut done = crate::lock::lock(&ended.ended);
+            while !*done {
+                done = ended
+                    .changed
+                    .wait(done)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        }
+    }
+}
+
+/// A future that returns `Pending` exactly once before it is ready, however
+/// early its inner future is: a call that ended before the first poll
+/// still yields once (and wakes itself), so the count of await points does
+/// not depend on the blocking thread's speed.
+struct OnePending<F: Future + Unpin> {
+    inner: F,
+    early: Option<F::Output>,
+    polled: bool,
+}
+
+impl<F: Future + Unpin> OnePending<F> {
+    fn new(inner: F) -> Self {
+        OnePending {
+            inner,
+            early: None,
+            polled: false,
+        }
+    }
+}
+
+// The output is never pinned: it is only moved in and out.
+impl<F: Future + Unpin> Unpin for OnePending<F> {}
+
+impl<F: Future + Unpin> Future for OnePending<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some(output) = this.early.take() {
+            return Poll::Ready(output);
+        }
+        let polled = std::mem::replace(&mut this.polled, true);
+        match std::pin::Pin::new(&mut this.inner).poll(cx) {
+            Poll::Ready(output) if polled => Poll::Ready(output),
+            Poll::Ready(output) => {
+                this.early = Some(output);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl<D: Driver> AsyncDriver for Blocking<D> {
@@ -302,6 +411,13 @@ impl<C: Connection> AsyncConnection for BlockingConnection<C> {
     }
     async fn ping(&mut self) -> Result<()> {
         self.run(C::ping).await
+    }
+    /// The sync rollback, run on this thread, when no other call holds the
+    /// connection (a cancelled call never does: its dropped future waited
+    /// for it to end).
+    fn try_rollback_now(&mut self) -> Option<Result<()>> {
+        let mut slot = self.inner.try_lock().ok()?;
+        Some(slot.call(self.id, C::rollback))
     }
     fn in_transaction(&self) -> bool {
         match self.inner.try_lock() {

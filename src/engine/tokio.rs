@@ -2,7 +2,9 @@
 //!
 //! Same semantics: errors classified by the dialect, invalidation on
 //! disconnect, pending rollback, commit outcome unknown. `Drop` cannot
-//! await, so an [`AsyncTransaction`] dropped uncommitted leaves its
+//! await, so an [`AsyncTransaction`] dropped uncommitted is rolled back at
+//! once only where the driver can without awaiting
+//! ([`AsyncConnection::try_rollback_now`]); otherwise it leaves its
 //! connection marked: the next call on the [`AsyncEngineConnection`] rolls
 //! back first, and a connection returned to the pool with a transaction
 //! open is rolled back by the pool before anyone else gets it.
@@ -157,13 +159,21 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
     }
 
     /// Carries out what a dropped transaction's state asks for. `Drop`
-    /// cannot await: a rollback waits for the connection's next use (or
-    /// the pool's reset, if the connection is returned first); dropped
-    /// during a panic, the pooled connection is invalidated by the pool
-    /// without a driver call.
+    /// cannot await: the rollback runs now if the driver can without
+    /// awaiting ([`AsyncConnection::try_rollback_now`]: a sync driver under
+    /// [`Blocking`](crate::Blocking)), so the transaction's locks are gone
+    /// before anyone else runs; otherwise it waits for the connection's
+    /// next use (or the pool's reset, if the connection is returned
+    /// first). Dropped during a panic, the pooled connection is
+    /// invalidated by the pool without a driver call.
     fn abandon(&mut self, action: Abandon) {
         match action {
-            Abandon::Rollback => self.needs_rollback = true,
+            Abandon::Rollback => {
+                let now = self.conn.as_mut().and_then(|conn| conn.try_rollback_now());
+                // A failed rollback is tried again, awaited, before the
+                // connection's next use, which invalidates it if it fails.
+                self.needs_rollback = !matches!(now, Some(Ok(())));
+            }
             Abandon::Invalidate => {
                 drop(self.conn.take());
                 self.needs_rollback = false;
