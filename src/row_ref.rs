@@ -261,17 +261,47 @@ pub(crate) fn set_aside<T>(
     f: impl FnOnce(RowRef<'_>) -> Result<T>,
     query: impl FnOnce(&mut dyn FnMut(RowRef<'_>)) -> Result<bool>,
 ) -> Result<Option<T>> {
-    let mut f = Some(f);
-    let mut mapped = None;
-    let found = query(&mut |row| {
-        if let Some(f) = f.take() {
-            mapped = Some(f(row));
+    let mut aside = SetAside::new(f);
+    let found = query(&mut |row| aside.lend(row))?;
+    aside.finish(found)
+}
+
+/// [`set_aside`] in two steps, for a `query_row_with` call that awaits:
+/// [`lend`](SetAside::lend) is the callback, [`finish`](SetAside::finish)
+/// takes what the call answered.
+#[derive(Debug)]
+pub(crate) struct SetAside<F, T> {
+    f: Option<F>,
+    mapped: Option<Result<T>>,
+}
+
+impl<F: FnOnce(RowRef<'_>) -> Result<T>, T> SetAside<F, T> {
+    /// `f`, not called yet.
+    #[inline(always)]
+    pub(crate) fn new(f: F) -> Self {
+        SetAside {
+            f: Some(f),
+            mapped: None,
         }
-    })?;
-    match (found, mapped) {
-        (true, Some(result)) => result.map(Some),
-        (false, None) => Ok(None),
-        (found, _) => Err(broken_contract(found)),
+    }
+
+    /// The callback: `f` on the first row lent, its result set aside.
+    #[inline(always)]
+    pub(crate) fn lend(&mut self, row: RowRef<'_>) {
+        if let Some(f) = self.f.take() {
+            self.mapped = Some(f(row));
+        }
+    }
+
+    /// What `query_row_map` returns once the call said whether there was a
+    /// row.
+    #[inline(always)]
+    pub(crate) fn finish(self, found: bool) -> Result<Option<T>> {
+        match (found, self.mapped) {
+            (true, Some(result)) => result.map(Some),
+            (false, None) => Ok(None),
+            (found, _) => Err(broken_contract(found)),
+        }
     }
 }
 

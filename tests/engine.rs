@@ -193,3 +193,65 @@ fn abandoned_transaction_is_rolled_back_before_the_connections_next_use(
     }
     on!(shell, kind, PoolConfig::new(), body)
 }
+
+#[rstest]
+fn a_rollback_that_fails_reaches_the_caller_and_invalidates_the_connection(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let engine = h.engine();
+        let mut conn = engine.connect().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        tx.execute(&write_sql("rolled-back")).await.unwrap();
+        let refused = h
+            .faults
+            .arm(Rule::on(Op::Rollback).times(1).error(ErrorClass::Other))
+            .unwrap();
+        let err = tx.rollback().await.unwrap_err();
+        assert_eq!(refused.hits(), 1);
+        assert!(err.is_injected(), "{err}");
+        assert_eq!((err.kind(), err.class()), (ErrorKind::Driver, ErrorClass::Other));
+        // A connection that cannot roll back is never reused.
+        assert!(err.connection_invalidated());
+        assert!(conn.is_invalidated());
+        assert_eq!(h.journal.count(E::Invalidate), 1, "{}", h.journal.timeline());
+        conn.execute(&write_sql("after")).await.unwrap();
+        assert_eq!(h.journal.count(E::Connect), 2);
+        assert!(!h.committed("rolled-back"));
+        assert!(h.committed("after"));
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new(), body)
+}
+
+/// `EngineConnection::run_script` (the threaded engine has it): every
+/// statement runs, a disconnect is classified and invalidates.
+#[rstest]
+fn run_script_runs_every_statement_and_a_disconnect_invalidates(
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    fn check<D: dbfault::Driver>(h: H<dbfault::Pool<D>>) {
+        let engine = dbfault::Engine::new(h.pool.clone());
+        let mut conn = engine.connect().unwrap();
+        let script = format!("{};\n{};\n", write_sql("script-1"), write_sql("script-2"));
+        assert_eq!(conn.run_script(&script).unwrap(), 2);
+        assert!(h.committed("script-1") && h.committed("script-2"));
+
+        let _cut = h
+            .faults
+            .arm(Rule::on(Op::Execute).matching("script-4").disconnect())
+            .unwrap();
+        let script = format!("{};\n{};\n", write_sql("script-3"), write_sql("script-4"));
+        let err = conn.run_script(&script).unwrap_err();
+        assert!(err.is_disconnect() && err.connection_invalidated(), "{err}");
+        assert!(conn.is_invalidated());
+        assert!(h.committed("script-3"));
+        assert!(!h.committed("script-4"));
+        assert_eq!(h.journal.count(E::Invalidate), 1);
+    }
+    match kind {
+        Kind::Mock => check(common::shells::threads_mock(PoolConfig::new())),
+        Kind::Sqlite => check(common::shells::threads_sqlite(PoolConfig::new())),
+    }
+}

@@ -534,3 +534,125 @@ fn a_column_name_that_is_not_utf8_is_an_error_not_a_panic() {
     let row = conn.query_row("SELECT rowid AS n FROM t", &[]).unwrap().unwrap();
     assert_eq!(row.columns(), ["n"]);
 }
+
+// ---------------------------------------------------------------------------
+// The async traits' `query_row_with` and `query_row_map`: the mirror of the
+// sync ones, on every async driver and through the async fault layer.
+
+#[cfg(feature = "tokio")]
+async fn mapped_async<C: AsyncConnection>(conn: &mut C, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+    conn.query_row_map(sql, params, |row| row.to_row()).await
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn async_query_row_map_sees_what_query_row_sees_on_every_async_driver() {
+    let sqlite = Blocking::new(db("query-row-map-async-same"));
+    let server = seeded_mock();
+    let params = [Value::Integer(1)];
+    let expected = sqlite
+        .connect()
+        .await
+        .unwrap()
+        .query_row(ONE, &params)
+        .await
+        .unwrap();
+    assert!(expected.is_some());
+
+    let got = mapped_async(&mut sqlite.connect().await.unwrap(), ONE, &params).await;
+    assert_eq!(got.unwrap(), expected);
+    let faulty = FaultyDriver::new(sqlite.clone());
+    let got = mapped_async(&mut faulty.connect().await.unwrap(), ONE, &params).await;
+    assert_eq!(got.unwrap(), expected);
+    let got = mapped_async(&mut server.async_driver().connect().await.unwrap(), ONE, &params).await;
+    assert_eq!(got.unwrap(), expected);
+    let faulty = FaultyDriver::new(server.async_driver());
+    let got = mapped_async(&mut faulty.connect().await.unwrap(), ONE, &params).await;
+    assert_eq!(got.unwrap(), expected);
+    server.verify().unwrap();
+
+    // No row: `f` is never called; `query_row_with` says there was none.
+    let mut conn = sqlite.connect().await.unwrap();
+    let mut calls = 0;
+    let found = conn
+        .query_row_with(ONE, &[Value::Integer(99)], &mut |_| calls += 1)
+        .await
+        .unwrap();
+    assert_eq!((found, calls), (false, 0));
+    let found = conn
+        .query_row_with(ONE, &[Value::Integer(2)], &mut |_| calls += 1)
+        .await
+        .unwrap();
+    assert_eq!((found, calls), (true, 1));
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn the_async_fault_layer_fires_query_rules_on_query_row_map_and_loses_the_answer_after_apply() {
+    let faulty = FaultyDriver::new(Blocking::new(db("query-row-map-async-faults")));
+    let faults = faulty.faults();
+    let mut conn = faulty.connect().await.unwrap();
+    let refused = faults
+        .arm(
+            Rule::on(Op::Query)
+                .matching("FROM accounts")
+                .times(1)
+                .error(ErrorClass::Transient),
+        )
+        .unwrap();
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<String>("owner"))
+        .await
+        .unwrap_err();
+    assert!(err.is_injected() && err.class() == ErrorClass::Transient, "{err}");
+    assert_eq!(refused.hits(), 1);
+
+    let lost = faults
+        .arm(
+            Rule::on(Op::Query)
+                .matching("FROM accounts")
+                .times(1)
+                .disconnect_after_apply(),
+        )
+        .unwrap();
+    let mut seen = None;
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |row| {
+            seen = Some(row.get::<String>("owner")?);
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_disconnect());
+    assert_eq!(lost.hits(), 1);
+    assert_eq!(seen, None, "the answer was lost with the connection");
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn on_the_async_engine_an_error_the_callback_returns_comes_back_as_is_and_the_connection_stays() {
+    let server = seeded_mock();
+    let engine = AsyncEngine::new(AsyncPool::new(server.async_driver(), PoolConfig::new()).unwrap());
+    let mut conn = engine.connect().await.unwrap();
+    // Even an error that looks like a disconnect: it is `f`'s, not the
+    // driver's, so no layer classifies it.
+    let err = conn
+        .query_row_map(ONE, &[Value::Integer(1)], |_| -> Result<()> {
+            Err(Error::closed("mine"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "mine");
+    assert!(!err.connection_invalidated());
+    assert!(!conn.is_invalidated());
+    let mut tx = conn.begin().await.unwrap();
+    let err = tx
+        .query_row_map(ONE, &[Value::Integer(1)], |_| -> Result<()> {
+            Err(Error::closed("mine"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "mine");
+    assert!(!tx.is_pending_rollback());
+    tx.commit().await.unwrap();
+}

@@ -4,58 +4,43 @@
 //! invalidates the connection (and, through the pool's generation, every
 //! connection opened before it) and is returned with
 //! [`connection_invalidated`](crate::Error::connection_invalidated) set; the
-//! next use of the [`EngineConnection`] reconnects by itself. Inside a
+//! next use of the [`EngineConnection`] reconnects by itself. An error
+//! saying a driver call panicked (code `DBFAULT_PANIC`, as
+//! [`Blocking`](crate::Blocking) reports one) invalidates that connection
+//! only, with `connection_invalidated` set too. Inside a
 //! [`Transaction`], a disconnect leaves the transaction *pending rollback*,
 //! and a commit cut off by one is reported as
 //! [`ErrorKind::CommitUnknown`](crate::ErrorKind::CommitUnknown).
 
 use std::fmt;
-use std::sync::Arc;
 
-use crate::{Connection, Dialect, Driver, Error, Pool, PooledConnection, Result, Row, RowRef, Value};
+use super::state::{self, Abandon, TxState};
+use crate::{Connection, Driver, Error, Pool, PooledConnection, Result, Row, RowRef, Value};
 
-/// A pool and its dialect. Cloning shares the pool.
-///
-/// ```
-/// # #[cfg(feature = "sqlite")] {
-/// use dbfault::{Engine, Pool, PoolConfig, SqliteDriver, Value};
-///
-/// let pool = Pool::new(SqliteDriver::memory("engine-doc").unwrap(), PoolConfig::new()).unwrap();
-/// let engine = Engine::new(pool);
-/// let mut conn = engine.connect().unwrap();
-/// conn.execute("CREATE TABLE t (x INTEGER)", &[]).unwrap();
-/// let mut tx = conn.begin().unwrap();
-/// tx.execute("INSERT INTO t VALUES (?1)", &[Value::Integer(1)]).unwrap();
-/// tx.commit().unwrap();
-/// # }
-/// ```
-pub struct Engine<D: Driver> {
-    pool: Pool<D>,
-    dialect: Arc<dyn Dialect>,
-}
-
-impl<D: Driver> Clone for Engine<D> {
-    fn clone(&self) -> Self {
-        Engine {
-            pool: self.pool.clone(),
-            dialect: Arc::clone(&self.dialect),
-        }
-    }
-}
-
-impl<D: Driver> fmt::Debug for Engine<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Engine").field("pool", &self.pool).finish()
-    }
+shared_items! {
+    /// A pool and its dialect. Cloning shares the pool.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use dbfault::{Engine, Pool, PoolConfig, SqliteDriver, Value};
+    ///
+    /// let pool = Pool::new(SqliteDriver::memory("engine-doc").unwrap(), PoolConfig::new()).unwrap();
+    /// let engine = Engine::new(pool);
+    /// let mut conn = engine.connect().unwrap();
+    /// conn.execute("CREATE TABLE t (x INTEGER)", &[]).unwrap();
+    /// let mut tx = conn.begin().unwrap();
+    /// tx.execute("INSERT INTO t VALUES (?1)", &[Value::Integer(1)]).unwrap();
+    /// tx.commit().unwrap();
+    /// # }
+    /// ```
+    engine Engine over Pool of Driver;
+    connection EngineConnection holding PooledConnection;
+    /// A transaction on an [`EngineConnection`]. Rolls back when dropped
+    /// uncommitted.
+    transaction Transaction;
 }
 
 impl<D: Driver> Engine<D> {
-    /// An engine over `pool`, classifying errors with the driver's dialect.
-    pub fn new(pool: Pool<D>) -> Self {
-        let dialect = Arc::clone(pool.dialect());
-        Engine { pool, dialect }
-    }
-
     /// Checks out a connection.
     ///
     /// # Errors
@@ -67,16 +52,6 @@ impl<D: Driver> Engine<D> {
             engine: self.clone(),
             conn: Some(conn),
         })
-    }
-
-    /// The pool.
-    pub fn pool(&self) -> &Pool<D> {
-        &self.pool
-    }
-
-    /// The dialect.
-    pub fn dialect(&self) -> &Arc<dyn Dialect> {
-        &self.dialect
     }
 }
 
@@ -192,22 +167,6 @@ impl<D: Driver> EngineConnection<D> {
         }
     }
 
-    /// Whether the connection was invalidated and not yet replaced.
-    pub fn is_invalidated(&self) -> bool {
-        self.conn.is_none()
-    }
-
-    /// The pooled connection held now, if any (none after invalidation,
-    /// until the next call checks out another).
-    pub fn held(&self) -> Option<&PooledConnection<D>> {
-        self.conn.as_ref()
-    }
-
-    /// The pooled connection held now, mutably.
-    pub fn held_mut(&mut self) -> Option<&mut PooledConnection<D>> {
-        self.conn.as_mut()
-    }
-
     /// The pooled connection, checked out again if it was invalidated.
     ///
     /// # Errors
@@ -231,37 +190,42 @@ impl<D: Driver> EngineConnection<D> {
         }
     }
 
-    /// Classifies `err`; on a disconnect, invalidates the connection.
+    /// Classifies `err`; invalidates the connection when it must go (see
+    /// [`state::classify`]).
     fn handle_error(&mut self, err: Error) -> Error {
-        let err = err.classified_by(&**self.engine.dialect());
-        if err.is_disconnect() {
-            if let Some(mut conn) = self.conn.take() {
-                conn.invalidate_inner(Some(&err));
-            }
-            return err.with_invalidated(true);
+        let (err, invalidate) = state::classify(err, &**self.engine.dialect());
+        if !invalidate {
+            return err;
         }
-        err
+        if let Some(mut conn) = self.conn.take() {
+            conn.invalidate_inner(Some(&err));
+        }
+        state::invalidated(err)
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TxState {
-    Active,
-    /// The connection died inside the transaction.
-    PendingRollback,
-    Done,
-}
+    /// Rolls back; a connection that cannot roll back is invalidated, so
+    /// it is never reused.
+    fn rollback_or_invalidate(&mut self) -> Result<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let Err(err) = conn.rollback() else {
+            return Ok(());
+        };
+        let err = self.handle_error(err);
+        self.invalidate();
+        Err(state::invalidated(err))
+    }
 
-/// A transaction on an [`EngineConnection`]. Rolls back when dropped
-/// uncommitted.
-pub struct Transaction<'c, D: Driver> {
-    conn: &'c mut EngineConnection<D>,
-    state: TxState,
-}
-
-impl<D: Driver> fmt::Debug for Transaction<'_, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Transaction").field("state", &self.state).finish()
+    /// Carries out what a dropped transaction's state asks for.
+    fn abandon(&mut self, action: Abandon) {
+        match action {
+            // Errors are dropped with the transaction: the connection was
+            // invalidated if the rollback failed, so nothing dirty survives.
+            Abandon::Rollback => drop(self.rollback_or_invalidate()),
+            // A panic interrupted the transaction: no driver call.
+            Abandon::Invalidate => self.invalidate(),
+        }
     }
 }
 
@@ -312,11 +276,6 @@ impl<D: Driver> Transaction<'_, D> {
         crate::row_ref::set_aside(f, |f| self.run(|c| c.query_row_with(sql, params, f)))
     }
 
-    /// Whether the connection died inside this transaction.
-    pub fn is_pending_rollback(&self) -> bool {
-        self.state == TxState::PendingRollback
-    }
-
     /// Commits.
     ///
     /// # Errors
@@ -328,27 +287,10 @@ impl<D: Driver> Transaction<'_, D> {
     /// driver's error if the commit certainly failed (the transaction is
     /// then rolled back).
     pub fn commit(mut self) -> Result<()> {
-        self.check_active()?;
-        let conn = self
-            .conn
-            .conn
-            .as_mut()
-            .expect("an active transaction holds its connection");
-        match conn.commit() {
-            Ok(()) => {
-                self.state = TxState::Done;
-                Ok(())
-            }
-            Err(err) => {
-                let err = self.conn.handle_error(err);
-                if err.connection_invalidated() {
-                    self.state = TxState::Done;
-                    return Err(Error::commit_unknown(err));
-                }
-                // Drop rolls back what the failed commit left open.
-                Err(err)
-            }
-        }
+        let result = self.run(Connection::commit);
+        // A commit that certainly failed leaves the transaction active:
+        // drop rolls back what it left open.
+        self.state.commit_result(result)
     }
 
     /// Rolls back. After a disconnect there is nothing left to roll back on
@@ -359,62 +301,23 @@ impl<D: Driver> Transaction<'_, D> {
     ///
     /// The driver's rollback error (the connection is then invalidated).
     pub fn rollback(mut self) -> Result<()> {
-        self.finish_rollback()
-    }
-
-    fn finish_rollback(&mut self) -> Result<()> {
-        let state = std::mem::replace(&mut self.state, TxState::Done);
-        if state != TxState::Active {
+        if !self.state.start_rollback() {
             return Ok(());
         }
-        let Some(conn) = self.conn.conn.as_mut() else {
-            return Ok(());
-        };
-        match conn.rollback() {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                let err = self.conn.handle_error(err);
-                // A connection that cannot roll back must not be reused.
-                self.conn.invalidate();
-                Err(err.with_invalidated(true))
-            }
-        }
-    }
-
-    fn check_active(&self) -> Result<()> {
-        match self.state {
-            TxState::Active => Ok(()),
-            TxState::PendingRollback => Err(Error::pending_rollback(
-                "the connection was lost inside this transaction; roll it back first",
-            )),
-            TxState::Done => Err(Error::pending_rollback("the transaction is already finished")),
-        }
+        self.conn.rollback_or_invalidate()
     }
 
     fn run<T>(&mut self, f: impl FnOnce(&mut D::Connection) -> Result<T>) -> Result<T> {
-        self.check_active()?;
+        self.state.before_statement()?;
         let conn = self
             .conn
             .conn
             .as_mut()
             .expect("an active transaction holds its connection");
-        match f(conn) {
-            Ok(v) => Ok(v),
-            Err(err) => {
-                let err = self.conn.handle_error(err);
-                if err.connection_invalidated() {
-                    self.state = TxState::PendingRollback;
-                }
-                Err(err)
-            }
-        }
-    }
-}
-
-impl<D: Driver> Drop for Transaction<'_, D> {
-    fn drop(&mut self) {
-        // Errors are dropped with the transaction: the connection was
-        // invalidated if the rollback failed, so nothing dirty survives.
-        let _ = self.finish_rollback();
+        f(conn).map_err(|err| {
+            let err = self.conn.handle_error(err);
+            self.state.after_error(&err);
+            err
+        })
     }
 }

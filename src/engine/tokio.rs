@@ -2,47 +2,29 @@
 //!
 //! Same semantics: errors classified by the dialect, invalidation on
 //! disconnect, pending rollback, commit outcome unknown. `Drop` cannot
-//! await, so an [`AsyncTransaction`] dropped uncommitted leaves its
+//! await, so an [`AsyncTransaction`] dropped uncommitted is rolled back at
+//! once only where the driver can without awaiting
+//! ([`AsyncConnection::try_rollback_now`]); otherwise it leaves its
 //! connection marked: the next call on the [`AsyncEngineConnection`] rolls
 //! back first, and a connection returned to the pool with a transaction
 //! open is rolled back by the pool before anyone else gets it.
 
 use std::fmt;
-use std::sync::Arc;
 
-use crate::{
-    AsyncConnection, AsyncDriver, AsyncPool, AsyncPooledConnection, Dialect, Error, Result, Row, RowRef,
-    Value,
-};
+use super::state::{self, Abandon, TxState};
+use crate::row_ref::SetAside;
+use crate::{AsyncConnection, AsyncDriver, AsyncPool, AsyncPooledConnection, Result, Row, RowRef, Value};
 
-/// An async pool and its dialect. Cloning shares the pool.
-pub struct AsyncEngine<D: AsyncDriver> {
-    pool: AsyncPool<D>,
-    dialect: Arc<dyn Dialect>,
-}
-
-impl<D: AsyncDriver> Clone for AsyncEngine<D> {
-    fn clone(&self) -> Self {
-        AsyncEngine {
-            pool: self.pool.clone(),
-            dialect: Arc::clone(&self.dialect),
-        }
-    }
-}
-
-impl<D: AsyncDriver> fmt::Debug for AsyncEngine<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncEngine").field("pool", &self.pool).finish()
-    }
+shared_items! {
+    /// An async pool and its dialect. Cloning shares the pool.
+    engine AsyncEngine over AsyncPool of AsyncDriver;
+    connection AsyncEngineConnection holding AsyncPooledConnection;
+    /// A transaction on an [`AsyncEngineConnection`]. Dropped uncommitted,
+    /// it is rolled back before the connection's next use.
+    transaction AsyncTransaction;
 }
 
 impl<D: AsyncDriver> AsyncEngine<D> {
-    /// An engine over `pool`.
-    pub fn new(pool: AsyncPool<D>) -> Self {
-        let dialect = Arc::clone(pool.dialect());
-        AsyncEngine { pool, dialect }
-    }
-
     /// Checks out a connection.
     ///
     /// # Errors
@@ -55,16 +37,6 @@ impl<D: AsyncDriver> AsyncEngine<D> {
             conn: Some(conn),
             needs_rollback: false,
         })
-    }
-
-    /// The pool.
-    pub fn pool(&self) -> &AsyncPool<D> {
-        &self.pool
-    }
-
-    /// The dialect.
-    pub fn dialect(&self) -> &Arc<dyn Dialect> {
-        &self.dialect
     }
 }
 
@@ -123,21 +95,23 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
 
     /// Runs a query in autocommit mode and hands its first row, if any, to
     /// `f` as a [`RowRef`]: the twin of
-    /// [`EngineConnection::query_row_map`](crate::EngineConnection::query_row_map).
-    /// The async driver traits return owned rows, so `f` reads the [`Row`]
-    /// that [`query_row`](AsyncEngineConnection::query_row) returned.
+    /// [`EngineConnection::query_row_map`](crate::EngineConnection::query_row_map),
+    /// over [`AsyncConnection::query_row_with`]. `f` and what it returns
+    /// are `Send`, so the future is.
     ///
     /// # Errors
     ///
     /// As [`execute`](AsyncEngineConnection::execute); an error `f` returns
     /// is returned as is and never invalidates the connection.
-    pub async fn query_row_map<T>(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        f: impl FnOnce(RowRef<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        map_row(self.query_row(sql, params).await?, f)
+    pub async fn query_row_map<T: Send, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
+    where
+        F: FnOnce(RowRef<'_>) -> Result<T> + Send,
+    {
+        let mut aside = SetAside::new(f);
+        let conn = self.ready().await?;
+        let result = conn.query_row_with(sql, params, &mut |row| aside.lend(row)).await;
+        let found = self.settle(result).await?;
+        aside.finish(found)
     }
 
     /// Begins a transaction.
@@ -174,21 +148,6 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         self.needs_rollback = false;
     }
 
-    /// Whether the connection was invalidated and not yet replaced.
-    pub fn is_invalidated(&self) -> bool {
-        self.conn.is_none()
-    }
-
-    /// The pooled connection held now, if any.
-    pub fn held(&self) -> Option<&AsyncPooledConnection<D>> {
-        self.conn.as_ref()
-    }
-
-    /// The pooled connection held now, mutably.
-    pub fn held_mut(&mut self) -> Option<&mut AsyncPooledConnection<D>> {
-        self.conn.as_mut()
-    }
-
     /// The pooled connection, checked out again if it was invalidated,
     /// rolled back first if a transaction was abandoned.
     ///
@@ -199,21 +158,36 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         self.ready().await
     }
 
+    /// Carries out what a dropped transaction's state asks for. `Drop`
+    /// cannot await: the rollback runs now if the driver can without
+    /// awaiting ([`AsyncConnection::try_rollback_now`]: a sync driver under
+    /// [`Blocking`](crate::Blocking)), so the transaction's locks are gone
+    /// before anyone else runs; otherwise it waits for the connection's
+    /// next use (or the pool's reset, if the connection is returned
+    /// first). Dropped during a panic, the pooled connection is
+    /// invalidated by the pool without a driver call.
+    fn abandon(&mut self, action: Abandon) {
+        match action {
+            Abandon::Rollback => {
+                let now = self.conn.as_mut().and_then(|conn| conn.try_rollback_now());
+                // A failed rollback is tried again, awaited, before the
+                // connection's next use, which invalidates it if it fails.
+                self.needs_rollback = !matches!(now, Some(Ok(())));
+            }
+            Abandon::Invalidate => {
+                drop(self.conn.take());
+                self.needs_rollback = false;
+            }
+        }
+    }
+
     async fn ready(&mut self) -> Result<&mut AsyncPooledConnection<D>> {
         if self.conn.is_none() {
             self.conn = Some(self.engine.pool.get().await?);
             self.needs_rollback = false;
         }
         if self.needs_rollback {
-            let conn = self.conn.as_mut().expect("checked out above");
-            let result = conn.rollback().await;
-            self.needs_rollback = false;
-            if let Err(err) = self.settle(result).await {
-                // A connection that cannot roll back must not be reused
-                // (as in the threaded engine).
-                self.invalidate().await;
-                return Err(err.with_invalidated(true));
-            }
+            self.rollback_or_invalidate().await?;
         }
         if self.conn.is_none() {
             self.conn = Some(self.engine.pool.get().await?);
@@ -221,44 +195,35 @@ impl<D: AsyncDriver> AsyncEngineConnection<D> {
         Ok(self.conn.as_mut().expect("checked out above"))
     }
 
-    /// Classifies an error; on a disconnect invalidates the connection.
-    async fn settle<T>(&mut self, result: Result<T>) -> Result<T> {
-        match result {
-            Ok(v) => Ok(v),
-            Err(err) => {
-                let err = err.classified_by(&**self.engine.dialect());
-                if err.is_disconnect() {
-                    if let Some(mut conn) = self.conn.take() {
-                        conn.invalidate_inner(Some(&err)).await;
-                    }
-                    self.needs_rollback = false;
-                    return Err(err.with_invalidated(true));
-                }
-                Err(err)
-            }
-        }
+    /// Rolls back; a connection that cannot roll back is invalidated, so it
+    /// is never reused (as in the threaded engine).
+    async fn rollback_or_invalidate(&mut self) -> Result<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            self.needs_rollback = false;
+            return Ok(());
+        };
+        let result = conn.rollback().await;
+        self.needs_rollback = false;
+        let Err(err) = self.settle(result).await else {
+            return Ok(());
+        };
+        self.invalidate().await;
+        Err(state::invalidated(err))
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TxState {
-    Active,
-    PendingRollback,
-    Done,
-}
-
-/// A transaction on an [`AsyncEngineConnection`]. Dropped uncommitted, it
-/// is rolled back before the connection's next use.
-pub struct AsyncTransaction<'c, D: AsyncDriver> {
-    conn: &'c mut AsyncEngineConnection<D>,
-    state: TxState,
-}
-
-impl<D: AsyncDriver> fmt::Debug for AsyncTransaction<'_, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncTransaction")
-            .field("state", &self.state)
-            .finish()
+    /// Classifies an error; invalidates the connection when it must go
+    /// (see [`state::classify`]).
+    async fn settle<T>(&mut self, result: Result<T>) -> Result<T> {
+        let Err(err) = result else { return result };
+        let (err, invalidate) = state::classify(err, &**self.engine.dialect());
+        if invalidate {
+            if let Some(mut conn) = self.conn.take() {
+                conn.invalidate_inner(Some(&err)).await;
+            }
+            self.needs_rollback = false;
+            return Err(state::invalidated(err));
+        }
+        Err(err)
     }
 }
 
@@ -305,18 +270,15 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
     /// As [`Transaction::execute`](crate::Transaction::execute); an error
     /// `f` returns is returned as is and never invalidates the connection
     /// or ends the transaction.
-    pub async fn query_row_map<T>(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        f: impl FnOnce(RowRef<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        map_row(self.query_row(sql, params).await?, f)
-    }
-
-    /// Whether the connection died inside this transaction.
-    pub fn is_pending_rollback(&self) -> bool {
-        self.state == TxState::PendingRollback
+    pub async fn query_row_map<T: Send, F>(&mut self, sql: &str, params: &[Value], f: F) -> Result<Option<T>>
+    where
+        F: FnOnce(RowRef<'_>) -> Result<T> + Send,
+    {
+        let mut aside = SetAside::new(f);
+        let conn = self.active()?;
+        let result = conn.query_row_with(sql, params, &mut |row| aside.lend(row)).await;
+        let found = self.settle(result).await?;
+        aside.finish(found)
     }
 
     /// Commits.
@@ -327,18 +289,11 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
     pub async fn commit(mut self) -> Result<()> {
         let conn = self.active()?;
         let result = conn.commit().await;
-        match self.conn.settle(result).await {
-            Ok(()) => {
-                self.state = TxState::Done;
-                self.conn.needs_rollback = false;
-                Ok(())
-            }
-            Err(err) if err.connection_invalidated() => {
-                self.state = TxState::Done;
-                Err(Error::commit_unknown(err))
-            }
-            Err(err) => Err(err),
+        let result = self.settle(result).await;
+        if result.is_ok() {
+            self.conn.needs_rollback = false;
         }
+        self.state.commit_result(result)
     }
 
     /// Rolls back (after a disconnect: only ends the pending-rollback
@@ -348,62 +303,26 @@ impl<D: AsyncDriver> AsyncTransaction<'_, D> {
     ///
     /// The driver's rollback error; the connection is then invalidated.
     pub async fn rollback(mut self) -> Result<()> {
-        let state = std::mem::replace(&mut self.state, TxState::Done);
-        if state != TxState::Active {
+        if !self.state.start_rollback() {
             return Ok(());
         }
-        let Some(conn) = self.conn.conn.as_mut() else {
-            self.conn.needs_rollback = false;
-            return Ok(());
-        };
-        let result = conn.rollback().await;
-        self.conn.needs_rollback = false;
-        match self.conn.settle(result).await {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                self.conn.invalidate().await;
-                Err(err.with_invalidated(true))
-            }
-        }
+        self.conn.rollback_or_invalidate().await
     }
 
     fn active(&mut self) -> Result<&mut AsyncPooledConnection<D>> {
-        match self.state {
-            TxState::Active => Ok(self
-                .conn
-                .conn
-                .as_mut()
-                .expect("an active transaction holds its connection")),
-            TxState::PendingRollback => Err(Error::pending_rollback(
-                "the connection was lost inside this transaction; roll it back first",
-            )),
-            TxState::Done => Err(Error::pending_rollback("the transaction is already finished")),
-        }
+        self.state.before_statement()?;
+        Ok(self
+            .conn
+            .conn
+            .as_mut()
+            .expect("an active transaction holds its connection"))
     }
 
     async fn settle<T>(&mut self, result: Result<T>) -> Result<T> {
         let result = self.conn.settle(result).await;
         if let Err(err) = &result {
-            if err.connection_invalidated() {
-                self.state = TxState::PendingRollback;
-            }
+            self.state.after_error(err);
         }
         result
     }
-}
-
-impl<D: AsyncDriver> Drop for AsyncTransaction<'_, D> {
-    fn drop(&mut self) {
-        // Cannot await here: the connection rolls back before its next use
-        // (or the pool does, if the connection is returned first).
-        if self.state == TxState::Active {
-            self.conn.needs_rollback = true;
-        }
-    }
-}
-
-/// `f` on an owned `row`, if there is one: `query_row_map` where the
-/// driver traits return owned rows.
-fn map_row<T>(row: Option<Row>, f: impl FnOnce(RowRef<'_>) -> Result<T>) -> Result<Option<T>> {
-    row.map(|row| f(RowRef::from(&row))).transpose()
 }

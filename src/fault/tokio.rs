@@ -235,6 +235,23 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
         faulty_call!(self, Op::Rollback, Op::Rollback.implied_sql(), |c| c.rollback())
     }
 
+    /// The inner connection's `try_rollback_now`, when no rule could touch
+    /// the rollback: with a rollback rule armed the answer is `None`, so
+    /// the caller's later [`rollback`](AsyncConnection::rollback) goes
+    /// through the rules. A closed or dead connection answers `None` too:
+    /// it has no transaction to roll back.
+    fn try_rollback_now(&mut self) -> Option<Result<()>> {
+        if self.closed || self.is_dead() || self.shared.any_armed(Op::Rollback) {
+            return None;
+        }
+        let result = {
+            let mut inner = self.cell.inner.try_lock().ok()?;
+            inner.as_mut()?.try_rollback_now()?
+        };
+        // Killed while it ran: the server rolled back with the connection.
+        Some(self.end_call(Op::Rollback, Then::Proceed, result))
+    }
+
     async fn ping(&mut self) -> Result<()> {
         let dialect = Arc::clone(&self.dialect);
         faulty_call!(self, Op::Ping, dialect.ping_sql(), |c| c.ping())
