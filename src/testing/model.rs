@@ -792,8 +792,10 @@ impl<P: AnyPool> Run<'_, P> {
     async fn step(&mut self, step: &Step, time: &Time) -> std::result::Result<(), String> {
         match *step {
             Step::Checkout if self.slots.len() >= self.capacity => {
-                if self.pool.status().checked_out < self.capacity {
-                    // An invalidated slot gave its connection back.
+                if self.held() < self.capacity {
+                    // An invalidated slot gave its connection back (or the
+                    // tokio shell is still resetting it, on a task of its
+                    // own, for whoever waits next).
                     return Ok(());
                 }
                 match time.exhausted_checkout(self.pool, &self.engine).await? {
