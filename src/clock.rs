@@ -64,13 +64,22 @@ impl Clock {
 
     /// Moves a manual clock forward by `by`.
     ///
+    /// A manual clock goes at most [`Clock::MANUAL_SPAN`] past the moment
+    /// it was made: an advance beyond that stops there rather than
+    /// overflowing (so `advance(Duration::MAX)` is "as late as it gets").
     /// Has no effect on the system or tokio clocks (advance tokio's with
     /// `tokio::time::advance`).
     pub fn advance(&self, by: Duration) {
         if let Source::Manual { offset, .. } = &self.source {
-            *lock(offset) += by;
+            let mut offset = lock(offset);
+            *offset = offset.saturating_add(by).min(Clock::MANUAL_SPAN);
         }
     }
+
+    /// How far past its start a manual clock can go: 1,000 years of 365
+    /// days, far beyond any timeout a test sets, and well within what an
+    /// [`Instant`] holds.
+    pub const MANUAL_SPAN: Duration = Duration::from_secs(1_000 * 365 * 24 * 60 * 60);
 
     /// Whether this is a manual clock.
     pub fn is_manual(&self) -> bool {
@@ -88,6 +97,15 @@ impl Default for Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manual_clock_saturates_instead_of_overflowing() {
+        let clock = Clock::manual();
+        let start = clock.now();
+        clock.advance(Duration::MAX);
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now() - start, Clock::MANUAL_SPAN);
+    }
 
     #[test]
     fn manual_clock_moves_only_when_advanced() {
