@@ -47,7 +47,12 @@
 // Links to items behind a feature resolve when it is on (docs.rs builds with
 // every feature); without it they are left as text.
 #![cfg_attr(
-    not(all(feature = "sqlite", feature = "tokio", feature = "proptest", feature = "rstest")),
+    not(all(
+        feature = "sqlite",
+        feature = "tokio",
+        feature = "proptest",
+        feature = "rstest"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 

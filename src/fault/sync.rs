@@ -280,6 +280,29 @@ impl<C: Send + 'static> FaultyConnection<C> {
         self.cell.kill();
     }
 
+    /// Whether the connection is broken: closed or killed, else as the
+    /// inner connection, asked with `broken`, says. Never blocks: while an
+    /// operation holds the inner connection, only the flags answer.
+    pub(super) fn peek_is_broken(&self, broken: fn(&C) -> bool) -> bool {
+        self.closed
+            || self.is_dead()
+            || self
+                .cell
+                .inner
+                .try_lock()
+                .is_ok_and(|inner| inner.as_ref().is_some_and(broken))
+    }
+
+    /// The end of `close`, once its call through the rules is over: the
+    /// connection is closed and no longer live. Returns the inner
+    /// connection when it is still there and the call did not `reach` it
+    /// (a rule failed the close first), for the caller to close it once.
+    pub(super) fn mark_closed(&mut self, reached: bool) -> Option<C> {
+        self.closed = true;
+        self.shared.unregister(self.id);
+        lock(&self.cell.inner).take().filter(|_| !reached)
+    }
+
     /// Whether the inner connection, asked with `open`, is in a
     /// transaction; a closed or killed connection never is (the server
     /// rolled it back when the connection died).
@@ -457,13 +480,7 @@ impl<C: Connection> Connection for FaultyConnection<C> {
     /// what the inner connection says. Never blocks: while an operation
     /// holds the inner connection, only the flags answer.
     fn is_broken(&self) -> bool {
-        self.closed
-            || self.is_dead()
-            || self
-                .cell
-                .inner
-                .try_lock()
-                .is_ok_and(|inner| inner.as_ref().is_some_and(C::is_broken))
+        self.peek_is_broken(C::is_broken)
     }
 
     /// Closes the inner connection, whatever a `close` rule does to the
@@ -481,14 +498,8 @@ impl<C: Connection> Connection for FaultyConnection<C> {
                 c.close()
             })
         };
-        self.closed = true;
-        self.shared.unregister(self.id);
-        // Close the inner connection once: here only if the call above did
-        // not reach it (a rule failed the close first).
-        if let Some(mut conn) = lock(&self.cell.inner).take() {
-            if !reached {
-                let _ = conn.close();
-            }
+        if let Some(mut conn) = self.mark_closed(reached) {
+            let _ = conn.close();
         }
         result
     }

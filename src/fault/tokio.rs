@@ -264,13 +264,7 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
     /// Closed, or killed; else what the inner connection says. Never
     /// blocks.
     fn is_broken(&self) -> bool {
-        self.closed
-            || self.is_dead()
-            || self
-                .cell
-                .inner
-                .try_lock()
-                .is_ok_and(|inner| inner.as_ref().is_some_and(C::is_broken))
+        self.peek_is_broken(C::is_broken)
     }
 
     async fn close(&mut self) -> Result<()> {
@@ -293,15 +287,9 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
             }
             .await
         };
-        self.closed = true;
-        self.shared.unregister(self.id);
-        // Close the inner connection once: here only if the call above did
-        // not reach it (a rule failed the close first).
-        let conn = lock(&self.cell.inner).take();
+        let conn = self.mark_closed(reached);
         if let Some(mut conn) = conn {
-            if !reached {
-                let _ = conn.close().await;
-            }
+            let _ = conn.close().await;
         }
         result
     }
