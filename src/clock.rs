@@ -64,27 +64,42 @@ impl Clock {
 
     /// Moves a manual clock forward by `by`.
     ///
-    /// A manual clock goes at most [`Clock::MANUAL_SPAN`] past the moment
-    /// it was made: an advance beyond that stops there rather than
-    /// overflowing (so `advance(Duration::MAX)` is "as late as it gets").
+    /// An advance past the latest [`Instant`] the platform holds stops
+    /// there rather than overflowing, so `advance(Duration::MAX)` means
+    /// "as late as it gets": every deadline a pool could compute (it
+    /// treats one it cannot compute as "never") is then behind the clock.
     /// Has no effect on the system or tokio clocks (advance tokio's with
     /// `tokio::time::advance`).
     pub fn advance(&self, by: Duration) {
-        if let Source::Manual { offset, .. } = &self.source {
+        if let Source::Manual { base, offset } = &self.source {
             let mut offset = lock(offset);
-            *offset = offset.saturating_add(by).min(Clock::MANUAL_SPAN);
+            let target = offset.saturating_add(by);
+            *offset = if base.checked_add(target).is_some() {
+                target
+            } else {
+                latest_offset(*base, *offset, target)
+            };
         }
     }
-
-    /// How far past its start a manual clock can go: 1,000 years of 365
-    /// days, far beyond any timeout a test sets, and well within what an
-    /// [`Instant`] holds.
-    pub const MANUAL_SPAN: Duration = Duration::from_secs(1_000 * 365 * 24 * 60 * 60);
 
     /// Whether this is a manual clock.
     pub fn is_manual(&self) -> bool {
         matches!(self.source, Source::Manual { .. })
     }
+}
+
+/// The largest offset from `base` that an [`Instant`] holds, given that
+/// `valid` is one and `invalid` is not: a bisection, some hundred steps.
+fn latest_offset(base: Instant, mut valid: Duration, mut invalid: Duration) -> Duration {
+    while invalid - valid > Duration::from_nanos(1) {
+        let mid = valid + (invalid - valid) / 2;
+        if base.checked_add(mid).is_some() {
+            valid = mid;
+        } else {
+            invalid = mid;
+        }
+    }
+    valid
 }
 
 impl Default for Clock {
@@ -99,12 +114,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_manual_clock_saturates_instead_of_overflowing() {
+    fn a_manual_clock_saturates_at_the_latest_instant_instead_of_overflowing() {
         let clock = Clock::manual();
         let start = clock.now();
+        clock.advance(Duration::from_secs(5));
         clock.advance(Duration::MAX);
+        let latest = clock.now();
+        assert!(
+            latest.checked_add(Duration::from_nanos(1)).is_none(),
+            "not the latest instant"
+        );
         clock.advance(Duration::MAX);
-        assert_eq!(clock.now() - start, Clock::MANUAL_SPAN);
+        assert_eq!(clock.now(), latest);
+        // Any deadline that can be computed from the start is reached.
+        let far = start
+            .checked_add(Duration::from_secs(2_000 * 365 * 24 * 3600))
+            .unwrap();
+        assert!(clock.now() >= far);
     }
 
     #[test]

@@ -21,16 +21,21 @@ pub fn split_statements<'a>(script: &'a str) -> Vec<Statement<'a>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
-    let push = |out: &mut Vec<Statement<'a>>, from: usize, to: usize| {
+    // The newlines before `counted`, so each statement's line number is
+    // found by counting only from the previous statement on: the split is
+    // linear in the script's length.
+    let (mut counted, mut newlines) = (0, 0);
+    let mut push = |out: &mut Vec<Statement<'a>>, from: usize, to: usize| {
         let piece = &script[from..to];
         if is_blank(piece) {
             return;
         }
         let lead = piece.len() - piece.trim_start().len();
-        let line = script[..from + lead].matches('\n').count() + 1;
+        newlines += bytecount_newlines(&bytes[counted..from + lead]);
+        counted = from + lead;
         out.push(Statement {
             sql: piece.trim(),
-            line,
+            line: newlines + 1,
         });
     };
     while i < bytes.len() {
@@ -75,6 +80,11 @@ pub fn split_statements<'a>(script: &'a str) -> Vec<Statement<'a>> {
     out
 }
 
+/// How many `\n` bytes `bytes` holds.
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
 /// Whether `piece` holds only whitespace and comments.
 fn is_blank(piece: &str) -> bool {
     let mut rest = piece.trim_start();
@@ -111,6 +121,24 @@ pub fn run_script<C: Connection + ?Sized>(conn: &mut C, script: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_numbers_stay_right_over_a_long_script() {
+        // Statements on every third line, with comment-only pieces (which
+        // are dropped) and blank lines between them.
+        let script: String = (0..5_000)
+            .map(|n| format!("INSERT INTO t VALUES ({n});\n/* note {n} */;\n\n"))
+            .collect();
+        let statements = split_statements(&script);
+        assert_eq!(statements.len(), 5_000);
+        for (n, statement) in statements.iter().enumerate() {
+            assert_eq!(statement.line, 3 * n + 1, "{}", statement.sql);
+            assert_eq!(
+                statement.sql,
+                format!("INSERT INTO t VALUES ({n});").trim_end_matches(';')
+            );
+        }
+    }
 
     #[test]
     fn splits_at_semicolons_outside_strings_and_comments() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use dbfault::testing::fixtures::*;
 use dbfault::testing::{ev, expect};
-use dbfault::{Connection, EventKind, MockDriver, Op, Rule, SqliteDriver};
+use dbfault::{Connection, ErrorKind, EventKind, MockDriver, Op, PoolConfig, Rule, SqliteDriver};
 use rstest::rstest;
 
 #[rstest]
@@ -167,4 +167,38 @@ fn the_default_fixture_pool_times_out_after_30s_once_all_15_are_held(mock_pool: 
     assert_eq!(err.kind(), dbfault::ErrorKind::Timeout, "{err}");
     assert_eq!(mock_pool.clock.now() - start, Duration::from_secs(30));
     drop(held);
+}
+
+/// Runs `f` on a thread of its own; `Some(result)` if it ended within
+/// `limit` of real time (a bound against a hang, not a timing assertion).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+/// Promise (src/testing/fixtures.rs, module docs): a fixture "advances its
+/// clock while a checkout waits and nothing else happens ... straight to
+/// the oldest waiter's deadline, so that checkout fails with
+/// ErrorKind::Timeout after the pool's timeout in virtual time, at once in
+/// real time"; ARCHITECTURE.md: "Nothing the kit hands a user can hang a
+/// test". With a timeout longer than `Clock::MANUAL_SPAN` (1,000 years)
+/// but short enough to add to an `Instant` (so it is not "never"), the
+/// ticker keeps advancing a manual clock that saturates at MANUAL_SPAN,
+/// never reaches the deadline, and the checkout waits forever.
+/// Cause: src/testing/fixtures.rs `Idle::observe` (the deadline is not
+/// capped by MANUAL_SPAN) with src/clock.rs `advance` (saturates).
+#[test]
+fn a_fixture_checkout_with_a_timeout_of_millennia_times_out() {
+    use dbfault::testing::fixtures::mock_pool_with;
+    let years = |n: u64| Duration::from_secs(n * 365 * 24 * 3600);
+    let f = mock_pool_with(PoolConfig::new().size(1).max_overflow(0).timeout(years(2_000)));
+    let held = f.pool.get().unwrap();
+    let pool = f.pool.clone();
+    let outcome = within(Duration::from_secs(5), move || pool.get().map(drop));
+    drop(held);
+    let outcome = outcome.expect("the fixture's checkout never timed out: the test hangs");
+    assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Timeout);
 }

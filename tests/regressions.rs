@@ -213,3 +213,78 @@ async fn async_timeout_with_journal_is_on_tokio_clock() {
         v.elapsed()
     );
 }
+
+/// Promise (ARCHITECTURE.md, Invariants): "Bad input is an error, never a
+/// panic: ... pool configs (a timeout too long to add to an `Instant`
+/// means \"never\"; a manual clock saturates)". `FaultGuard::wait_for_hits`
+/// takes a timeout the same way, yet `wait_for_hits(n, Duration::MAX)`
+/// panics with "overflow when adding duration to instant", even when the
+/// rule has already fired `n` times (the deadline is computed first).
+/// Cause: src/fault/faults.rs `wait_for_hits`, `Instant::now() + timeout`.
+#[test]
+fn wait_for_hits_with_duration_max_does_not_panic() {
+    let driver = FaultyDriver::new(MockServer::new().driver());
+    let guard = driver
+        .faults()
+        .arm(Rule::on(Op::Connect).times(1).disconnect())
+        .unwrap();
+    assert!(driver.connect().is_err());
+    assert_eq!(guard.hits(), 1);
+    let reached = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        guard.wait_for_hits(1, Duration::MAX)
+    }));
+    assert!(
+        matches!(reached, Ok(true)),
+        "wait_for_hits(1, Duration::MAX) on a rule that already fired once panicked"
+    );
+}
+
+/// Coverage (passes): ARCHITECTURE.md "A fired rule ... the async layer
+/// kills on a dropped future" together with behaviour 12/`is_broken` ("a
+/// dead connection is never handed out again"). A pre-ping at checkout
+/// that a `disconnect_after_apply` rule cuts, and whose `get()` future is
+/// dropped at every await, gives its connection back to the idle queue
+/// already killed (`KillOnDrop`); the next checkout must replace it, and
+/// the counters stay consistent. Not covered elsewhere: the existing
+/// sweep (`checkout_with_pre_ping_cancelled_at_every_await`) only delays
+/// the ping.
+#[tokio::test(start_paused = true)]
+async fn a_ping_killed_by_a_cancelled_checkout_is_never_handed_out() {
+    use dbfault::testing::cancel_at_every_await;
+    let server = MockServer::new();
+    let driver = FaultyDriver::new(server.async_driver());
+    let faults = driver.faults();
+    let pool = AsyncPool::new(driver, PoolConfig::new().size(2).max_overflow(0).pre_ping(true)).unwrap();
+    {
+        let a = pool.get().await.unwrap();
+        let b = pool.get().await.unwrap();
+        drop((a, b));
+    }
+    faults
+        .arm(Rule::on(Op::Ping).delay(Duration::from_millis(5)))
+        .unwrap()
+        .keep();
+    faults
+        .arm(Rule::on(Op::Ping).every(2).disconnect_after_apply())
+        .unwrap()
+        .keep();
+    let yields = cancel_at_every_await(
+        || {
+            let pool = pool.clone();
+            async move { drop(pool.get().await) }
+        },
+        |k| {
+            let pool = pool.clone();
+            async move {
+                tokio::task::yield_now().await;
+                pool.check_counters().unwrap();
+                assert_eq!(pool.status().checked_out, 0, "cancelled at {k}");
+                let conn = pool.get().await.unwrap();
+                assert!(!conn.is_broken() && !conn.in_transaction(), "cancelled at {k}");
+            }
+        },
+    )
+    .await;
+    assert!(yields >= 1);
+    faults.disarm_all();
+}

@@ -192,7 +192,10 @@ fn panicked(payload: Box<dyn Any + Send>) -> Error {
 /// the blocking thread is ([`OnePending`]), and a future dropped while its
 /// call runs waits for the call to end ([`Ended`]), so a cancelled call
 /// never goes on after its future is gone: what it did is settled (and
-/// its connection's lock free) when the drop returns.
+/// its connection's lock free) when the drop returns. The wait is bounded
+/// by [`SETTLE`] of real time: a call still running then (one a hang rule
+/// holds, say) goes on in the background, still ahead of its connection's
+/// next operation, and the caller who gave up is not held with it.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     let ended = Arc::new(Ended::default());
     let signal = EndOnDrop(Arc::clone(&ended));
@@ -225,8 +228,12 @@ impl Drop for EndOnDrop {
     }
 }
 
+/// How long a dropped call's future waits for the call to end (real
+/// time): far longer than any call that is not held on purpose.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Held by the future: dropped before the call ended (a cancellation),
-/// waits for it to end.
+/// waits for it to end, for at most [`SETTLE`].
 struct WaitOnDrop(Option<Arc<Ended>>);
 
 impl WaitOnDrop {
@@ -238,13 +245,12 @@ impl WaitOnDrop {
 impl Drop for WaitOnDrop {
     fn drop(&mut self) {
         if let Some(ended) = self.0.take() {
-            let mut done = crate::lock::lock(&ended.ended);
-            while !*done {
-                done = ended
-                    .changed
-                    .wait(done)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
+            let done = crate::lock::lock(&ended.ended);
+            // Ended, or given up on after `SETTLE`: either way, return.
+            let _ = ended
+                .changed
+                .wait_timeout_while(done, SETTLE, |done| !*done)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 }
@@ -317,8 +323,10 @@ impl<D: Driver> AsyncDriver for Blocking<D> {
 /// A sync connection driven on tokio's blocking pool.
 ///
 /// An operation whose future is dropped still runs to its end on the
-/// blocking pool; until it has, `in_transaction` answers `true` (it cannot
-/// know), so a pool rolls the connection back before reusing it.
+/// blocking pool; the drop waits for that end, for up to a second of real
+/// time (a call a hang rule holds goes on in the background after that).
+/// Until it has ended, `in_transaction` answers `true` (it cannot know),
+/// so a pool rolls the connection back before reusing it.
 ///
 /// A call that panics fails with an error of code `DBFAULT_PANIC`, class
 /// [`Other`](ErrorClass::Other) (not a disconnect), carrying the panic's

@@ -513,14 +513,23 @@ impl FaultGuard {
     }
 
     /// Blocks until the rule has fired `n` times or `timeout` passed (real
-    /// time); returns whether it reached `n`.
+    /// time); returns whether it reached `n`. A timeout too long to add to
+    /// an [`Instant`] (`Duration::MAX`) waits for as long as it takes.
     pub fn wait_for_hits(&self, n: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         let mut state = lock(&self.shared.state);
         loop {
             if self.hits() >= n {
                 return true;
             }
+            let Some(deadline) = deadline else {
+                state = self
+                    .shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            };
             let now = Instant::now();
             if now >= deadline {
                 return false;
