@@ -16,8 +16,6 @@
 //! - the guards: dropping disarms, hits, `keep` until `disarm_all`,
 //!   `wait_for_hits` timing out.
 
-#[macro_use]
-#[path = "fault_common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
