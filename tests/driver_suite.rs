@@ -12,9 +12,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::Kind;
 use common::driver::{Harness, PROBE_SQL, REJECTED_SQL, SCHEMA, SEED, Setup, Stack, WRITE_SQL};
-use dbfault::{Connection, Driver, ErrorClass, ErrorKind, Result, Value, run_script};
+use common::{Kind, run_op};
+use dbfault::{Connection, Driver, ErrorClass, ErrorKind, Op, Value, run_script};
 use rstest::rstest;
 
 // ---------------------------------------------------------------------------
@@ -40,32 +40,6 @@ fn probe<C: Connection>(conn: &mut C) {
 /// `committed_writes` for no write.
 fn none() -> Vec<String> {
     Vec::new()
-}
-
-/// A connection operation other than `close` and `in_transaction`.
-#[derive(Debug, Clone, Copy)]
-enum Call {
-    Execute,
-    Query,
-    Begin,
-    Commit,
-    Rollback,
-    Ping,
-}
-
-impl Call {
-    fn run<C: Connection>(self, conn: &mut C) -> Result<()> {
-        match self {
-            Call::Execute => conn
-                .execute(WRITE_SQL, &[Value::from("after-close"), Value::Integer(0)])
-                .map(drop),
-            Call::Query => conn.query(PROBE_SQL, &[]).map(drop),
-            Call::Begin => conn.begin(),
-            Call::Commit => conn.commit(),
-            Call::Rollback => conn.rollback(),
-            Call::Ping => conn.ping(),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -390,17 +364,9 @@ fn a_connection_is_broken_once_closed(
 fn every_operation_after_close_fails_closed_and_is_a_disconnect(
     #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
-    #[values(
-        Call::Execute,
-        Call::Query,
-        Call::Begin,
-        Call::Commit,
-        Call::Rollback,
-        Call::Ping
-    )]
-    call: Call,
+    #[values(Op::Execute, Op::Query, Op::Begin, Op::Commit, Op::Rollback, Op::Ping)] call: Op,
 ) {
-    fn body<D: Driver>(h: &Harness<D>, call: Call) {
+    fn body<D: Driver>(h: &Harness<D>, call: Op) {
         let mut conn = h.connect();
         let id = conn.id();
         conn.begin().expect("begin");
@@ -410,9 +376,7 @@ fn every_operation_after_close_fails_closed_and_is_a_disconnect(
 
         let dialect = h.dialect();
         for attempt in 1..=2 {
-            let err = call
-                .run(&mut conn)
-                .expect_err("an operation after close must fail");
+            let err = run_op(&mut conn, call).expect_err("an operation after close must fail");
             assert_eq!(
                 err.kind(),
                 ErrorKind::Closed,

@@ -72,19 +72,7 @@ pub struct H<P: TestPool> {
 /// The threaded shell over `driver` under the fault layer, on a manual
 /// clock.
 pub fn threads_pool<D: Driver>(driver: D, backend: Backend, cfg: PoolConfig) -> H<Pool<FaultyDriver<D>>> {
-    let clock = Clock::manual();
-    let journal = Journal::with_clock(clock.clone());
-    let faulty = FaultyDriver::new(driver).with_journal(journal.clone());
-    let faults = faulty.faults();
-    let pool = Pool::new(faulty, cfg.journal(journal.clone())).expect("valid config");
-    H {
-        pool,
-        faults,
-        journal,
-        shell: Shell::Threads,
-        backend,
-        clock,
-    }
+    harness(driver, backend, cfg, Shell::Threads, Clock::manual(), Pool::new)
 }
 
 /// The tokio shell over `driver` under the fault layer, on tokio's clock
@@ -94,16 +82,28 @@ pub fn tokio_pool<D: AsyncDriver>(
     backend: Backend,
     cfg: PoolConfig,
 ) -> H<AsyncPool<FaultyDriver<D>>> {
-    let clock = Clock::tokio();
+    harness(driver, backend, cfg, Shell::Tokio, Clock::tokio(), AsyncPool::new)
+}
+
+/// A pool made by `new` over `driver` under the fault layer; the layer and
+/// the pool journal to one journal on `clock`.
+fn harness<D, P: TestPool>(
+    driver: D,
+    backend: Backend,
+    cfg: PoolConfig,
+    shell: Shell,
+    clock: Clock,
+    new: impl FnOnce(FaultyDriver<D>, PoolConfig) -> Result<P>,
+) -> H<P> {
     let journal = Journal::with_clock(clock.clone());
     let faulty = FaultyDriver::new(driver).with_journal(journal.clone());
     let faults = faulty.faults();
-    let pool = AsyncPool::new(faulty, cfg.journal(journal.clone())).expect("valid config");
+    let pool = new(faulty, cfg.journal(journal.clone())).expect("valid config");
     H {
         pool,
         faults,
         journal,
-        shell: Shell::Tokio,
+        shell,
         backend,
         clock,
     }
