@@ -12,8 +12,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::driver::{Harness, PROBE_SQL, REJECTED_SQL, SCHEMA, SEED, Setup, Stack, WRITE_SQL};
-use common::{Kind, run_op};
+use common::driver::{Harness, PROBE_SQL, REJECTED_SQL, SCHEMA, SEED, Setup, Stack};
+use common::{Kind, run_op, write_sql};
 use dbfault::{Connection, Driver, ErrorClass, ErrorKind, Op, Value, run_script};
 use rstest::rstest;
 
@@ -23,7 +23,7 @@ use rstest::rstest;
 /// Writes the row tagged `tag` and checks it changed one row.
 fn write<C: Connection>(conn: &mut C, tag: &str) {
     let changed = conn
-        .execute(WRITE_SQL, &[Value::from(tag), Value::Integer(0)])
+        .execute(&write_sql(tag), &[])
         .unwrap_or_else(|e| panic!("write {tag:?} on {}: {e}", conn.id()));
     assert_eq!(changed, 1, "write {tag:?} changes one row");
 }

@@ -36,9 +36,7 @@ use dbfault::{ConnId, Connection, Dialect, Driver, MockDriver, MockServer, Op, S
 pub use fault::{
     Conn, Env, INSERT, Layer, LayerConnection, REACH, Worker, appended, insert, released_by_kill, run_op,
 };
-pub use shells::{
-    H, Joiner, Shell, TestConn, TestEngine, TestEngineConn, TestPool, TestTx, counts, write_sql,
-};
+pub use shells::{H, Joiner, Shell, TestConn, TestEngine, TestEngineConn, TestPool, TestTx, counts};
 pub use synced::{Synced, SyncedConnection};
 
 /// Which driver a body runs over: a backend (mock or SQLite) in its sync
@@ -58,11 +56,6 @@ pub enum Kind {
 impl Kind {
     /// Every kind, sync first.
     pub const ALL: [Kind; 4] = [Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock];
-
-    /// Whether this is an async driver.
-    pub fn is_async(self) -> bool {
-        matches!(self, Kind::AsyncSqlite | Kind::AsyncMock)
-    }
 
     /// The same backend in the form `shell` runs: sync on the threaded
     /// shell, async on the tokio one. A pool or engine test names the
@@ -116,6 +109,12 @@ macro_rules! with_driver {
     };
 }
 
+/// The statement that writes `tag`: one row of the fixture's `writes`
+/// table, keyed by its tag (see [`Backend::committed_tags`]).
+pub fn write_sql(tag: &str) -> String {
+    format!("INSERT INTO writes (tag, step) VALUES ('{tag}', 1)")
+}
+
 /// A fresh database, as the test sees it from behind every layer (the
 /// fault layer, the pool, the engine).
 #[derive(Debug, Clone)]
@@ -156,8 +155,7 @@ impl Backend {
     /// The tags of the committed rows of the fixture's `writes` table, in
     /// commit order. SQLite: read by a connection of its own (so call it
     /// only while no transaction holds a write lock on the table). Mock:
-    /// the server's committed inserts into `writes`, whose tag is the first
-    /// parameter or, in [`write_sql`]'s form, the quoted literal.
+    /// the server's committed [`write_sql`] statements.
     pub fn committed_tags(&self) -> Vec<String> {
         match self {
             Backend::Sqlite(db) => {
@@ -179,10 +177,7 @@ impl Backend {
                 .committed()
                 .into_iter()
                 .filter(|c| dbfault::normalize_sql(&c.sql).starts_with("INSERT INTO writes"))
-                .map(|c| match c.params.first() {
-                    Some(tag) => tag.as_str().expect("a text tag").to_owned(),
-                    None => c.sql.split('\'').nth(1).expect("a quoted tag").to_owned(),
-                })
+                .map(|c| c.sql.split('\'').nth(1).expect("a quoted tag").to_owned())
                 .collect(),
         }
     }

@@ -23,6 +23,7 @@ use dbfault::{
 };
 
 use super::Backend;
+pub use super::write_sql;
 
 /// Which shell drives the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,11 +126,6 @@ pub fn paused_runtime() -> tokio::runtime::Runtime {
         .start_paused(true)
         .build()
         .expect("a runtime")
-}
-
-/// The statement that writes `tag` to the fixture's `writes` table.
-pub fn write_sql(tag: &str) -> String {
-    format!("INSERT INTO writes (tag, step) VALUES ('{tag}', 1)")
 }
 
 /// The counters a test compares: (size, checked_in, checked_out, overflow).
@@ -261,6 +257,3 @@ impl<T> Joiner<T> {
         }
     }
 }
-
-/// Result of a checkout, reduced to the connection id.
-pub type IdResult = Result<ConnId>;
