@@ -8,22 +8,17 @@
 //! await leaves its connection usable. Also: with every trait in scope, no
 //! call is ambiguous.
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::fault::{async_sqlite as sqlite, faulty_async_mock as mock};
 use dbfault::testing::cancel_at_every_await;
 use dbfault::*;
 use rstest::rstest;
 use tokio::time::Instant;
-
-fn mock() -> (MockServer, FaultyDriver<AsyncMockDriver>, Faults) {
-    let server = MockServer::new();
-    let driver = FaultyDriver::new(server.async_driver());
-    let faults = driver.faults();
-    (server, driver, faults)
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_delay_waits_exactly_on_the_paused_clock() {
@@ -68,22 +63,6 @@ async fn wait_for_hits_async_times_out_on_virtual_time() {
     let pinger = tokio::spawn(async move { conn.ping().await });
     assert!(guard.wait_for_hits_async(1, Duration::from_secs(30)).await);
     assert!(pinger.await.unwrap().is_err());
-}
-
-/// A fresh in-memory SQLite database with table `t`, on tokio's blocking
-/// pool.
-fn sqlite() -> Blocking<SqliteDriver> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "dbfault-async-faults-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let driver = SqliteDriver::memory(&name).unwrap();
-    let mut setup = driver.connect().unwrap();
-    setup.execute("CREATE TABLE t (x INTEGER NOT NULL)", &[]).unwrap();
-    setup.close().unwrap();
-    Blocking::new(driver)
 }
 
 /// An operation dropped at any of its awaits, under a rule that does not

@@ -4,25 +4,22 @@
 //! waiter, wake-ups from invalidate and detach, recycle and pre-ping by
 //! idle time on tokio's clock, and a multi-thread run that loses no
 //! wake-up.
-#![cfg(feature = "tokio")]
+#![cfg(all(feature = "tokio", feature = "sqlite"))]
+
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::shells::bare_async_mock_pool as pool;
 use dbfault::testing::cancel_at_every_await;
 use dbfault::{
-    AsyncConnection, AsyncMockDriver, AsyncPool, Clock, ErrorKind, EventKind, Journal, MockServer, Op,
-    PoolConfig, ResetOnReturn,
+    AsyncConnection, AsyncMockDriver, AsyncPool, Clock, ErrorKind, EventKind, Journal, Op, PoolConfig,
+    ResetOnReturn,
 };
 
 type P = AsyncPool<AsyncMockDriver>;
-
-fn pool(config: PoolConfig) -> (MockServer, P) {
-    let server = MockServer::new();
-    let pool = AsyncPool::new(server.async_driver(), config).expect("a valid config");
-    (server, pool)
-}
 
 /// Yields until `n` checkouts wait.
 async fn until_waiting(pool: &P, n: usize) {

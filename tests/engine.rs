@@ -250,8 +250,8 @@ fn run_script_runs_every_statement_and_a_disconnect_invalidates(
         assert!(!h.committed("script-4"));
         assert_eq!(h.journal.count(E::Invalidate), 1);
     }
-    match kind {
-        Kind::Mock => check(common::shells::threads_mock(PoolConfig::new())),
-        Kind::Sqlite => check(common::shells::threads_sqlite(PoolConfig::new())),
-    }
+    with_driver!(kind, |driver, backend|
+        sync: check(common::shells::threads_pool(driver, backend, PoolConfig::new())),
+        async: unreachable!("run_script is the threaded engine's"),
+    )
 }

@@ -1,7 +1,7 @@
 //! The fault layer's rules, through both fault layers (sync and async)
 //! over both drivers each can wrap: `FaultyDriver<SqliteDriver>` and the
-//! async `FaultyDriver<Blocking<SqliteDriver>>` over a fresh in-memory
-//! database, `FaultyDriver<MockDriver>` and `FaultyDriver<AsyncMockDriver>`
+//! async `FaultyDriver<Blocking<SqliteDriver>>` over a fresh fixture
+//! database (with the test table `t`), `FaultyDriver<MockDriver>` and `FaultyDriver<AsyncMockDriver>`
 //! over a fresh `MockServer`. Each behaviour is one generic body run
 //! through `check!` for every [`Kind`]:
 //!
@@ -16,8 +16,6 @@
 //! - the guards: dropping disarms, hits, `keep` until `disarm_all`,
 //!   `wait_for_hits` timing out.
 
-#[macro_use]
-#[path = "fault_common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

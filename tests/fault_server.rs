@@ -19,8 +19,6 @@
 //! - plans: `load` arms every rule and reseeds, dropping the `PlanGuard`
 //!   disarms, and the fixture scenarios do what their comments say.
 
-#[macro_use]
-#[path = "fault_common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};

@@ -4,19 +4,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use dbfault::testing::fresh_database;
 use dbfault::*;
 
-fn db(name: &str) -> SqliteDriver {
-    let db = SqliteDriver::memory(name).unwrap();
-    let mut conn = db.connect().unwrap();
-    run_script(&mut conn, include_str!("../fixtures/schema.sql")).unwrap();
-    run_script(&mut conn, include_str!("../fixtures/seed.sql")).unwrap();
-    db
-}
-
 /// An engine over SQLite under the fault layer, and its faults.
-fn faulty_engine(name: &str) -> (Faults, Engine<FaultyDriver<SqliteDriver>>) {
-    let driver = FaultyDriver::new(db(name));
+fn faulty_engine() -> (Faults, Engine<FaultyDriver<SqliteDriver>>) {
+    let driver = FaultyDriver::new(fresh_database().unwrap());
     let faults = driver.faults();
     (faults, Engine::new(Pool::new(driver, PoolConfig::new()).unwrap()))
 }
@@ -25,7 +18,7 @@ const ALL: &str = "SELECT owner FROM accounts ORDER BY id";
 
 #[test]
 fn sqlite_query_row_returns_the_first_row_or_none() {
-    let db = db("query-row-sqlite");
+    let db = fresh_database().unwrap();
     let mut conn = db.connect().unwrap();
     let row = conn.query_row(ALL, &[]).unwrap().unwrap();
     assert_eq!(row.get("owner").and_then(Value::as_str), Some("ann"));
@@ -55,7 +48,7 @@ fn the_mock_answers_query_row_from_its_script() {
 
 #[test]
 fn a_query_rule_fires_on_query_row_and_the_engine_invalidates() {
-    let (faults, engine) = faulty_engine("query-row-faulty");
+    let (faults, engine) = faulty_engine();
     let mut conn = engine.connect().unwrap();
     let guard = faults
         .arm(
@@ -77,7 +70,7 @@ fn a_query_rule_fires_on_query_row_and_the_engine_invalidates() {
 #[cfg(feature = "tokio")]
 #[tokio::test]
 async fn the_async_engine_has_query_row_on_blocking_sqlite() {
-    let driver = FaultyDriver::new(Blocking::new(db("query-row-async")));
+    let driver = FaultyDriver::new(Blocking::new(fresh_database().unwrap()));
     let engine = AsyncEngine::new(AsyncPool::new(driver, PoolConfig::new()).unwrap());
     let mut conn = engine.connect().await.unwrap();
     let row = conn.query_row(ALL, &[]).await.unwrap().unwrap();
@@ -115,7 +108,7 @@ fn seeded_mock() -> MockServer {
 
 #[test]
 fn query_row_map_reads_typed_columns_by_position_and_name() {
-    let db = db("query-row-map-typed");
+    let db = fresh_database().unwrap();
     let mut conn = db.connect().unwrap();
     let (id, owner, balance, note) = conn
         .query_row_map(ONE, &[Value::Integer(2)], |row| {
@@ -144,7 +137,7 @@ fn query_row_map_reads_typed_columns_by_position_and_name() {
 
 #[test]
 fn query_row_map_sees_what_query_row_sees_on_every_driver() {
-    let sqlite = db("query-row-map-same");
+    let sqlite = fresh_database().unwrap();
     let server = seeded_mock();
     let params = [Value::Integer(1)];
     let expected = sqlite.connect().unwrap().query_row(ONE, &params).unwrap();
@@ -178,7 +171,7 @@ fn query_row_map_sees_what_query_row_sees_on_every_driver() {
 
 #[test]
 fn a_value_of_the_wrong_type_is_an_error_naming_the_column_and_the_connection_lives_on() {
-    let db = db("query-row-map-type-error");
+    let db = fresh_database().unwrap();
     let mut conn = db.connect().unwrap();
     let err = conn
         .query_row_map(ONE, &[Value::Integer(1)], |row| row.get::<i64>("owner"))
@@ -212,7 +205,7 @@ fn a_value_of_the_wrong_type_is_an_error_naming_the_column_and_the_connection_li
 #[test]
 fn an_error_the_callback_returns_comes_back_as_is_and_the_connection_stays() {
     let journal = Journal::new();
-    let driver = FaultyDriver::new(db("query-row-map-callback-error")).with_journal(journal.clone());
+    let driver = FaultyDriver::new(fresh_database().unwrap()).with_journal(journal.clone());
     let pool = Pool::new(driver, PoolConfig::new().journal(journal.clone())).unwrap();
     let engine = Engine::new(pool);
     let mut conn = engine.connect().unwrap();
@@ -248,7 +241,7 @@ fn an_error_the_callback_returns_comes_back_as_is_and_the_connection_stays() {
 
 #[test]
 fn a_query_rule_fires_on_query_row_map_and_a_transaction_goes_pending_rollback() {
-    let (faults, engine) = faulty_engine("query-row-map-faulty");
+    let (faults, engine) = faulty_engine();
     let mut conn = engine.connect().unwrap();
     let guard = faults
         .arm(
@@ -292,7 +285,7 @@ fn a_query_rule_fires_on_query_row_map_and_a_transaction_goes_pending_rollback()
 #[cfg(feature = "tokio")]
 #[tokio::test]
 async fn the_async_engine_has_query_row_map() {
-    let driver = FaultyDriver::new(Blocking::new(db("query-row-map-async")));
+    let driver = FaultyDriver::new(Blocking::new(fresh_database().unwrap()));
     let engine = AsyncEngine::new(AsyncPool::new(driver, PoolConfig::new()).unwrap());
     let mut conn = engine.connect().await.unwrap();
     let owner = conn
@@ -324,7 +317,7 @@ const BAD_TEXT: &str = "SELECT 1 AS id, CAST(x'ff' AS TEXT) AS note";
 
 #[test]
 fn a_lost_answer_is_not_handed_to_the_callback() {
-    let (faults, engine) = faulty_engine("query-row-map-after-apply");
+    let (faults, engine) = faulty_engine();
     let mut conn = engine.connect().unwrap();
     let guard = faults
         .arm(
@@ -348,7 +341,7 @@ fn a_lost_answer_is_not_handed_to_the_callback() {
 
 #[test]
 fn a_callback_that_panics_does_not_keep_kill_from_closing_the_connection() {
-    let sqlite = db("query-row-map-panic");
+    let sqlite = fresh_database().unwrap();
     let faulty = FaultyDriver::new(sqlite.clone());
     let faults = faulty.faults();
     let mut conn = faulty.connect().unwrap();
@@ -379,7 +372,7 @@ fn a_callback_that_panics_does_not_keep_kill_from_closing_the_connection() {
 
 #[test]
 fn text_that_is_not_utf8_fails_only_the_get_that_reads_it_where_rows_are_read_in_place() {
-    let sqlite = db("query-row-map-utf8");
+    let sqlite = fresh_database().unwrap();
     let engine = Engine::new(Pool::new(sqlite.clone(), PoolConfig::new()).unwrap());
     let mut conn = engine.connect().unwrap();
     assert_eq!(
@@ -419,7 +412,7 @@ fn text_that_is_not_utf8_fails_only_the_get_that_reads_it_where_rows_are_read_in
 #[cfg(feature = "tokio")]
 #[tokio::test]
 async fn on_the_async_engine_unreadable_text_fails_the_call_naming_its_column() {
-    let sqlite = db("query-row-map-utf8-async");
+    let sqlite = fresh_database().unwrap();
     let engine = AsyncEngine::new(AsyncPool::new(Blocking::new(sqlite), PoolConfig::new()).unwrap());
     let mut conn = engine.connect().await.unwrap();
     // The async engine reads owned rows: the whole row must be readable.
@@ -473,7 +466,7 @@ fn column_names_stay_right_when_a_whitespace_variant_prepares_the_statement_anew
 
 #[test]
 fn unreadable_text_names_its_column_through_get_ref_and_to_row_too() {
-    let mut conn = db("query-row-map-utf8-get-ref").connect().unwrap();
+    let mut conn = fresh_database().unwrap().connect().unwrap();
     let err = conn
         .query_row_map(BAD_TEXT, &[], |row| row.get_ref("note").map(ValueRef::to_value))
         .unwrap_err();
@@ -547,7 +540,7 @@ async fn mapped_async<C: AsyncConnection>(conn: &mut C, sql: &str, params: &[Val
 #[cfg(feature = "tokio")]
 #[tokio::test]
 async fn async_query_row_map_sees_what_query_row_sees_on_every_async_driver() {
-    let sqlite = Blocking::new(db("query-row-map-async-same"));
+    let sqlite = Blocking::new(fresh_database().unwrap());
     let server = seeded_mock();
     let params = [Value::Integer(1)];
     let expected = sqlite
@@ -589,7 +582,7 @@ async fn async_query_row_map_sees_what_query_row_sees_on_every_async_driver() {
 #[cfg(feature = "tokio")]
 #[tokio::test]
 async fn the_async_fault_layer_fires_query_rules_on_query_row_map_and_loses_the_answer_after_apply() {
-    let faulty = FaultyDriver::new(Blocking::new(db("query-row-map-async-faults")));
+    let faulty = FaultyDriver::new(Blocking::new(fresh_database().unwrap()));
     let faults = faulty.faults();
     let mut conn = faulty.connect().await.unwrap();
     let refused = faults

@@ -1,14 +1,10 @@
 //! Regressions found by a review of the shells, the fault layer and the
 //! engines: each test failed before its fix.
+mod common;
+
+use common::fault::faulty_async_mock as mock;
 use dbfault::*;
 use std::time::Duration;
-
-fn mock() -> (MockServer, FaultyDriver<AsyncMockDriver>, Faults) {
-    let server = MockServer::new();
-    let driver = FaultyDriver::new(server.async_driver());
-    let faults = driver.faults();
-    (server, driver, faults)
-}
 
 // F-A: async connect held by a delay rule is not refused by an outage that began meanwhile.
 #[tokio::test(start_paused = true)]

@@ -1,251 +1,265 @@
-//! Shared harness for the pool and engine tests: one async test body per
-//! behaviour, run through both shells (threaded `Pool`, tokio `AsyncPool`)
-//! and both drivers (mock, real SQLite), each under the fault layer.
+//! The one harness of dbfault's integration tests: a test is one generic
+//! body per behaviour, run through every driver (and shell) it applies to.
 //!
-//! The threaded shell runs the body on the test thread with a minimal
-//! executor (its calls block, they never return `Pending`), spawns helpers
-//! as threads and advances a manual clock. The tokio shell runs the body on
-//! a current-thread runtime with a paused clock, spawns tasks and advances
-//! tokio's clock. A body sees none of that: it calls the facade below.
-#![allow(dead_code, unreachable_pub, unused_imports)]
+//! This module holds what every runner shares:
+//!
+//! - [`Kind`], which drivers exist: the mock and SQLite, and their async
+//!   forms (`AsyncMockDriver`, `Blocking<SqliteDriver>`);
+//! - [`Backend`], a fresh database and the view of its data from behind
+//!   every layer: the fixture database (`dbfault::testing::fresh_database`)
+//!   or a fresh `MockServer`;
+//! - [`with_driver!`], the one place a `Kind` becomes a driver over a fresh
+//!   backend;
+//! - [`Synced`], an async driver presented as a sync one, so that a sync
+//!   body runs over the async drivers too.
+//!
+//! The runners, by concern:
+//!
+//! - [`shells`]: pool and engine bodies, run by [`on!`] through both
+//!   shells (threads on a manual clock, tokio on a paused clock) over both
+//!   backends, under the fault layer;
+//! - [`fault`]: the fault layer's bodies, run by [`check!`] through the
+//!   sync and the async fault layer over both backends;
+//! - [`driver`]: the driver contract, run by [`contract!`] over every
+//!   `Kind`, bare and under the fault layer.
+//!
+//! Each test binary uses a different subset of these helpers.
+#![allow(dead_code, unreachable_pub, unused_imports, unused_macros)]
 
+pub mod driver;
+pub mod fault;
 pub mod shells;
+mod synced;
 
-use std::future::Future;
-use std::time::Duration;
+use dbfault::{ConnId, Connection, Dialect, Driver, MockDriver, MockServer, Op, SqliteDriver, Value};
 
-use dbfault::{
-    Clock, ConnId, Connection, EventKind, Faults, Journal, MockServer, PoolConfig, PoolStatus, Result,
-    SqliteDriver,
+pub use fault::{
+    Conn, Env, INSERT, Layer, LayerConnection, REACH, Worker, appended, insert, released_by_kill, run_op,
 };
+pub use shells::{H, Joiner, Shell, TestConn, TestEngine, TestEngineConn, TestPool, TestTx, counts};
+pub use synced::{Synced, SyncedConnection};
 
-pub use shells::{TestConn, TestEngine, TestEngineConn, TestPool, TestTx};
-
-/// Which shell drives the core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shell {
-    Threads,
-    Tokio,
-}
-
-/// Which driver sits under the fault layer.
+/// Which driver a body runs over: a backend (mock or SQLite) in its sync
+/// or its async form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Mock,
+    /// `SqliteDriver`.
     Sqlite,
+    /// `MockDriver`.
+    Mock,
+    /// `Blocking<SqliteDriver>`.
+    AsyncSqlite,
+    /// `AsyncMockDriver`.
+    AsyncMock,
 }
 
-/// A pool over a faulty driver, sharing one journal.
-pub struct H<P: TestPool> {
-    pub pool: P,
-    pub faults: Faults,
-    pub journal: Journal,
-    pub shell: Shell,
-    clock: Clock,
-    server: Option<MockServer>,
-    sqlite: Option<SqliteDriver>,
+impl Kind {
+    /// Every kind, sync first.
+    pub const ALL: [Kind; 4] = [Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock];
+
+    /// The same backend in the form `shell` runs: sync on the threaded
+    /// shell, async on the tokio one. A pool or engine test names the
+    /// backend (`Kind::Mock`, `Kind::Sqlite`) and the shell picks the form.
+    pub fn on(self, shell: Shell) -> Kind {
+        match (self, shell) {
+            (Kind::Sqlite | Kind::AsyncSqlite, Shell::Threads) => Kind::Sqlite,
+            (Kind::Mock | Kind::AsyncMock, Shell::Threads) => Kind::Mock,
+            (Kind::Sqlite | Kind::AsyncSqlite, Shell::Tokio) => Kind::AsyncSqlite,
+            (Kind::Mock | Kind::AsyncMock, Shell::Tokio) => Kind::AsyncMock,
+        }
+    }
 }
 
-/// A fresh SQLite database with the fixture schema and seed data.
-pub fn sqlite_db() -> SqliteDriver {
-    dbfault::testing::fresh_database().expect("the fixture database")
+/// Evaluates an expression with a fresh driver of a [`Kind`] and the
+/// [`Backend`] behind it: the one place a kind becomes a driver.
+///
+/// `with_driver!(kind, |driver, backend| sync: expr, async: expr)`: `driver`
+/// is a `SqliteDriver` or `MockDriver` in `sync`, a
+/// `Blocking<SqliteDriver>` or `AsyncMockDriver` in `async`; each
+/// expression is instantiated once per driver type, so it may be generic.
+#[macro_export]
+macro_rules! with_driver {
+    ($kind:expr, |$driver:ident, $backend:ident| sync: $sync:expr, async: $async:expr $(,)?) => {
+        match $kind {
+            $crate::common::Kind::Sqlite => {
+                #[allow(unused_variables)]
+                let ($driver, $backend) = $crate::common::Backend::sqlite();
+                $sync
+            }
+            $crate::common::Kind::Mock => {
+                #[allow(unused_variables)]
+                let ($driver, $backend) = $crate::common::Backend::mock();
+                $sync
+            }
+            $crate::common::Kind::AsyncSqlite => {
+                #[allow(unused_variables)]
+                let (sync, $backend) = $crate::common::Backend::sqlite();
+                #[allow(unused_variables)]
+                let $driver = ::dbfault::Blocking::new(sync);
+                $async
+            }
+            $crate::common::Kind::AsyncMock => {
+                #[allow(unused_variables)]
+                let (sync, $backend) = $crate::common::Backend::mock();
+                #[allow(unused_variables)]
+                let $driver = sync.server().async_driver();
+                $async
+            }
+        }
+    };
 }
 
-/// The statement that writes `tag`.
+/// The statement that writes `tag`: one row of the fixture's `writes`
+/// table, keyed by its tag (see [`Backend::committed_tags`]).
 pub fn write_sql(tag: &str) -> String {
     format!("INSERT INTO writes (tag, step) VALUES ('{tag}', 1)")
 }
 
-/// The counters a test compares: (size, checked_in, checked_out, overflow).
-pub fn counts(s: PoolStatus) -> (usize, usize, usize, usize) {
-    (s.size, s.checked_in, s.checked_out, s.overflow)
+/// A fresh database, as the test sees it from behind every layer (the
+/// fault layer, the pool, the engine).
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A second, unwrapped driver of the same in-memory database.
+    Sqlite(SqliteDriver),
+    /// The server itself: its script, its log, its open connections, what
+    /// it committed.
+    Mock(MockServer),
 }
 
-impl<P: TestPool> H<P> {
-    pub fn engine(&self) -> P::Engine {
-        self.pool.engine()
+impl Backend {
+    /// A fresh fixture database (schema and seed data), and a driver of it.
+    pub fn sqlite() -> (SqliteDriver, Backend) {
+        let driver = dbfault::testing::fresh_database().expect("the fixture database");
+        (driver.clone(), Backend::Sqlite(driver))
     }
 
-    /// Whether the database holds the write `tag`, read outside the pool.
-    pub fn committed(&self, tag: &str) -> bool {
-        if let Some(server) = &self.server {
-            return server.committed_sql().contains(&write_sql(tag));
-        }
-        let driver = self.sqlite.as_ref().expect("sqlite harness");
-        let mut conn = dbfault::Driver::connect(driver).expect("connect");
-        let rows = conn
-            .query("SELECT count(*) FROM writes WHERE tag = ?1", &[tag.into()])
-            .expect("count");
-        rows[0].get(0).and_then(dbfault::Value::as_i64) == Some(1)
+    /// A fresh, permissive mock server, and a driver of it.
+    pub fn mock() -> (MockDriver, Backend) {
+        let server = MockServer::new();
+        (server.driver(), Backend::Mock(server))
     }
 
-    /// Driver connections open on the database side.
-    pub fn open_connections(&self) -> usize {
-        match &self.server {
-            Some(server) => server.open_connections(),
-            None => self.faults.live_connections().len(),
-        }
-    }
-
-    /// The event kinds journaled for `conn`, skipping faults.
-    pub fn kinds_for(&self, conn: ConnId) -> Vec<EventKind> {
-        self.kinds_since(0, conn)
-    }
-
-    /// The kinds journaled for `conn` after the first `since` events.
-    pub fn kinds_since(&self, since: usize, conn: ConnId) -> Vec<EventKind> {
-        self.journal
-            .events()
-            .into_iter()
-            .skip(since)
-            .filter(|e| e.conn == Some(conn) && e.kind != EventKind::Fault)
-            .map(|e| e.kind)
-            .collect()
-    }
-
-    pub fn assert_consistent(&self) {
-        if let Err(why) = self.pool.check_counters() {
-            panic!("pool counters broken: {why}\n{}", self.journal.timeline());
+    /// Runs `sql` on the database from outside the layers, before the body
+    /// starts (SQLite: on a connection of its own). The permissive mock
+    /// needs no schema: nothing is sent to it, so its log stays the body's.
+    pub fn prepare(&self, sql: &str) {
+        if let Backend::Sqlite(driver) = self {
+            let mut setup = driver.connect().expect("setup connection");
+            setup
+                .execute(sql, &[])
+                .unwrap_or_else(|e| panic!("setup {sql:?}: {e}"));
+            setup.close().expect("close setup connection");
         }
     }
 
-    /// Moves the pool's clock forward.
-    pub async fn advance(&self, by: Duration) {
-        match self.shell {
-            Shell::Threads => self.clock.advance(by),
-            Shell::Tokio => tokio::time::advance(by).await,
+    /// The tags of the committed rows of the fixture's `writes` table, in
+    /// commit order. SQLite: read by a connection of its own (so call it
+    /// only while no transaction holds a write lock on the table). Mock:
+    /// the server's committed [`write_sql`] statements.
+    pub fn committed_tags(&self) -> Vec<String> {
+        match self {
+            Backend::Sqlite(db) => {
+                let mut conn = db.connect().expect("inspection connection");
+                let rows = conn
+                    .query("SELECT tag FROM writes ORDER BY rowid", &[])
+                    .expect("read the writes table");
+                conn.close().expect("close inspection connection");
+                rows.iter()
+                    .map(|row| {
+                        row.get("tag")
+                            .and_then(Value::as_str)
+                            .expect("a text tag")
+                            .to_owned()
+                    })
+                    .collect()
+            }
+            Backend::Mock(server) => server
+                .committed()
+                .into_iter()
+                .filter(|c| dbfault::normalize_sql(&c.sql).starts_with("INSERT INTO writes"))
+                .map(|c| c.sql.split('\'').nth(1).expect("a quoted tag").to_owned())
+                .collect(),
         }
     }
 
-    /// Runs `f` concurrently with the body: a thread, or a task.
-    pub fn spawn<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> Joiner<T> {
-        match self.shell {
-            Shell::Threads => Joiner::Thread(std::thread::spawn(move || shells::block_on(f))),
-            Shell::Tokio => Joiner::Task(tokio::spawn(f)),
-        }
+    /// Whether the write tagged `tag` was committed.
+    pub fn has_committed(&self, tag: &str) -> bool {
+        self.committed_tags().iter().any(|t| t == tag)
     }
 
-    /// Waits until `cond` holds (another thread or task got there).
-    pub async fn until(&self, mut cond: impl FnMut() -> bool) {
-        let mut spins = 0u64;
-        while !cond() {
-            spins += 1;
-            assert!(
-                spins < 50_000_000,
-                "condition never held\n{}",
-                self.journal.timeline()
-            );
-            match self.shell {
-                Shell::Threads => std::thread::yield_now(),
-                Shell::Tokio => tokio::task::yield_now().await,
+    /// The values committed to the fault tests' table `t`
+    /// ([`fault::TABLE`]), ascending. On SQLite a second connection reads
+    /// them, so this also proves that no connection still holds a write
+    /// lock on `t`; on the mock, the server's committed `INSERT`s.
+    pub fn committed_values(&self) -> Vec<i64> {
+        match self {
+            Backend::Sqlite(driver) => {
+                let mut probe = driver.connect().expect("probe connection");
+                let rows = probe
+                    .query(fault::SELECT, &[])
+                    .unwrap_or_else(|e| panic!("a second connection cannot read t: {e}"));
+                rows.iter()
+                    .map(|row| row.get(0).and_then(Value::as_i64).expect("an integer"))
+                    .collect()
+            }
+            Backend::Mock(server) => {
+                let mut values: Vec<i64> = server
+                    .committed()
+                    .iter()
+                    .filter(|c| c.sql.starts_with("INSERT"))
+                    .map(|c| c.params[0].as_i64().expect("an integer parameter"))
+                    .collect();
+                values.sort_unstable();
+                values
             }
         }
     }
 
-    /// Waits until exactly `n` connections are out: the tokio shell resets
-    /// dirty returns on a task of its own.
-    pub async fn wait_out(&self, n: usize) {
-        self.until(|| self.pool.status().checked_out == n).await;
+    /// Asserts that a second connection can take the write lock on `t`
+    /// (SQLite); the mock has no locks.
+    pub fn assert_write_lock_free(&self) {
+        if let Backend::Sqlite(driver) = self {
+            let mut probe = driver.connect().expect("probe connection");
+            probe.begin().expect("probe begin");
+            probe
+                .execute(fault::INSERT, &[Value::Integer(-1)])
+                .unwrap_or_else(|e| panic!("a second connection cannot write t: {e}"));
+            probe.rollback().expect("probe rollback");
+        }
     }
 
-    /// Waits until the rule behind `guard` fired `n` times.
-    pub async fn wait_hits(&self, guard: &dbfault::FaultGuard, n: u64) {
-        let reached = match self.shell {
-            Shell::Threads => guard.wait_for_hits(n, Duration::from_secs(20)),
-            Shell::Tokio => guard.wait_for_hits_async(n, Duration::from_secs(20)).await,
-        };
-        assert!(reached, "the rule fired {} times, not {n}", guard.hits());
+    /// The operations connection `id` performed on the mock server; `None`
+    /// on SQLite, which has no such log.
+    pub fn inner_ops(&self, id: ConnId) -> Option<Vec<Op>> {
+        self.server().map(|server| server.ops_for(id))
     }
-}
 
-/// A spawned thread or task.
-pub enum Joiner<T> {
-    Thread(std::thread::JoinHandle<T>),
-    Task(tokio::task::JoinHandle<T>),
-}
+    /// Whether the mock server still has connection `id` open; `None` on
+    /// SQLite.
+    pub fn inner_open(&self, id: ConnId) -> Option<bool> {
+        self.server()
+            .map(|server| server.open_connection_ids().contains(&id))
+    }
 
-impl<T> Joiner<T> {
-    pub async fn join(self) -> T {
+    /// How many connections the mock server has open; `None` on SQLite.
+    pub fn open_connections(&self) -> Option<usize> {
+        self.server().map(MockServer::open_connections)
+    }
+
+    /// The mock server, if this is one.
+    pub fn server(&self) -> Option<&MockServer> {
         match self {
-            Joiner::Thread(h) => h.join().expect("the thread panicked"),
-            Joiner::Task(h) => h.await.expect("the task panicked"),
+            Backend::Sqlite(_) => None,
+            Backend::Mock(server) => Some(server),
         }
     }
 
-    /// Joins a thread or task that must have panicked; returns its payload.
-    pub async fn join_panicked(self) -> Box<dyn std::any::Any + Send> {
+    /// The name of the backend's dialect: what every driver over it must
+    /// report.
+    pub fn dialect_name(&self) -> String {
         match self {
-            Joiner::Thread(h) => match h.join() {
-                Ok(_) => panic!("the thread must panic"),
-                Err(payload) => payload,
-            },
-            Joiner::Task(h) => match h.await {
-                Ok(_) => panic!("the task must panic"),
-                Err(e) => e.into_panic(),
-            },
-        }
-    }
-
-    pub fn is_finished(&self) -> bool {
-        match self {
-            Joiner::Thread(h) => h.is_finished(),
-            Joiner::Task(h) => h.is_finished(),
+            Backend::Sqlite(_) => "sqlite".to_owned(),
+            Backend::Mock(server) => server.dialect().name().to_owned(),
         }
     }
 }
-
-/// Runs an async body against every (shell, driver) it is given.
-///
-/// `on!(shell, kind, config, body)` with `async fn body<P: TestPool>(h: H<P>)`.
-#[macro_export]
-macro_rules! on {
-    ($shell:expr, $kind:expr, $cfg:expr, $body:ident) => {
-        $crate::on!($shell, $kind, $cfg, |h| $body(h))
-    };
-    ($shell:expr, $kind:expr, $cfg:expr, |$h:ident| $call:expr) => {{
-        use $crate::common::{Kind, Shell, shells};
-        let cfg: dbfault::PoolConfig = $cfg;
-        match ($shell, $kind) {
-            (Shell::Threads, Kind::Mock) => shells::block_on(async {
-                let $h = shells::threads_mock(cfg);
-                $call.await
-            }),
-            (Shell::Threads, Kind::Sqlite) => shells::block_on(async {
-                let $h = shells::threads_sqlite(cfg);
-                $call.await
-            }),
-            (Shell::Tokio, Kind::Mock) => shells::paused_runtime().block_on(async {
-                let $h = shells::tokio_mock(cfg);
-                $call.await
-            }),
-            (Shell::Tokio, Kind::Sqlite) => shells::paused_runtime().block_on(async {
-                let $h = shells::tokio_sqlite(cfg);
-                $call.await
-            }),
-        }
-    }};
-}
-
-pub(crate) fn harness<P: TestPool>(
-    pool_of: impl FnOnce(PoolConfig) -> (P, Faults),
-    cfg: PoolConfig,
-    shell: Shell,
-    clock: Clock,
-    journal: Journal,
-    server: Option<MockServer>,
-    sqlite: Option<SqliteDriver>,
-) -> H<P> {
-    let (pool, faults) = pool_of(cfg.journal(journal.clone()));
-    H {
-        pool,
-        faults,
-        journal,
-        shell,
-        clock,
-        server,
-        sqlite,
-    }
-}
-
-/// Result of a checkout, reduced to the connection id.
-pub type IdResult = Result<ConnId>;
