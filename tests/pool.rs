@@ -106,6 +106,104 @@ fn b02_exhausted_pool_times_out_with_the_last_connect_error(
     )
 }
 
+/// Checkouts that time out one after another leave no waiter behind, and
+/// the next checkout that waits is served by the next return.
+#[rstest]
+fn b02_a_timed_out_wait_leaves_nothing_behind_and_the_next_wait_is_served(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let held = h.pool.get().await.unwrap();
+        for n in 1..=3 {
+            let pool = h.pool.clone();
+            let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+            h.until(|| h.pool.status().waiting == 1).await;
+            h.advance(Duration::from_secs(5)).await;
+            assert_eq!(waiter.join().await.unwrap_err().kind(), ErrorKind::Timeout);
+            assert_eq!(h.pool.status().waiting, 0, "timeout {n} left its waiter");
+            assert_eq!(h.journal.count(E::Timeout), n);
+            h.assert_consistent();
+        }
+        let pool = h.pool.clone();
+        let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.until(|| h.pool.status().waiting == 1).await;
+        let held_id = held.id();
+        drop(held);
+        assert_eq!(waiter.join().await.unwrap(), held_id);
+        assert_eq!(h.journal.count(E::Timeout), 3);
+        assert_eq!(counts(h.pool.status()), (1, 1, 0, 0));
+        h.assert_consistent();
+    }
+    on!(
+        shell,
+        kind,
+        PoolConfig::new()
+            .size(1)
+            .max_overflow(0)
+            .timeout(Duration::from_secs(5)),
+        body
+    )
+}
+
+/// A wait is timed on the pool's clock from the moment it starts, also
+/// when no recycle or idle pre-ping makes the pool read its clock at
+/// checkout: of two waiters started 4 s apart, only the first has timed
+/// out when the clock reaches its deadline, and the journal dates the
+/// timeout at that deadline.
+#[rstest]
+fn b02_each_wait_is_timed_from_its_start_on_the_pools_clock(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let secs = Duration::from_secs;
+        let held = h.pool.get().await.unwrap();
+        // The clock has moved on since the pool was built.
+        h.advance(secs(100)).await;
+        let waiter = || {
+            let pool = h.pool.clone();
+            h.spawn(async move { pool.get().await.map(|c| c.id()) })
+        };
+        let first = waiter();
+        h.until(|| h.pool.status().waiting == 1).await;
+        h.advance(secs(4)).await;
+        let second = waiter();
+        h.until(|| h.pool.status().waiting == 2).await;
+        h.advance(secs(1)).await; // 105 s: the first's deadline, not the second's
+        assert_eq!(first.join().await.unwrap_err().kind(), ErrorKind::Timeout);
+        assert_eq!(h.pool.status().waiting, 1, "the second waits until 109 s");
+        assert!(!second.is_finished());
+        let timeouts: Vec<_> = h
+            .journal
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == E::Timeout)
+            .map(|e| e.at)
+            .collect();
+        assert_eq!(timeouts.len(), 1);
+        assert!(
+            timeouts[0] >= secs(105) && timeouts[0] < secs(106),
+            "timed out at {:?}",
+            timeouts[0]
+        );
+        let held_id = held.id();
+        drop(held);
+        assert_eq!(second.join().await.unwrap(), held_id);
+        assert_eq!(h.journal.count(E::Timeout), 1);
+        h.assert_consistent();
+    }
+    on!(
+        shell,
+        kind,
+        PoolConfig::new()
+            .size(1)
+            .max_overflow(0)
+            .timeout(Duration::from_secs(5)),
+        body
+    )
+}
+
 #[rstest]
 fn b03_checked_out_never_exceeds_size_plus_overflow(#[values(Shell::Threads, Shell::Tokio)] shell: Shell) {
     async fn body<P: TestPool>(h: H<P>) {
@@ -224,6 +322,32 @@ fn b07_invalidating_a_connection_wakes_a_waiter(
         held.invalidate().await;
         let got = waiter.join().await.expect("the waiter gets the freed slot");
         assert_ne!(got, held_id);
+        h.assert_consistent();
+    }
+    on!(shell, kind, PoolConfig::new().size(1).max_overflow(0), body)
+}
+
+/// Detaching a connection frees its slot as invalidating does: the first
+/// waiter inherits it and opens a new connection, while the detached one
+/// stays usable until dropped.
+#[rstest]
+fn b07_detaching_a_connection_wakes_a_waiter(
+    #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
+    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+) {
+    async fn body<P: TestPool>(h: H<P>) {
+        let mut held = h.pool.get().await.unwrap();
+        let held_id = held.id();
+        let pool = h.pool.clone();
+        let waiter = h.spawn(async move { pool.get().await.map(|c| c.id()) });
+        h.until(|| h.pool.status().waiting == 1).await;
+        held.detach();
+        let got = waiter.join().await.expect("the waiter gets the freed slot");
+        assert_ne!(got, held_id);
+        held.execute("SELECT 1").await.unwrap();
+        drop(held);
+        assert_eq!(h.kinds_for(held_id).last(), Some(&E::CloseDetached));
+        assert_eq!(counts(h.pool.status()), (1, 1, 0, 0));
         h.assert_consistent();
     }
     on!(shell, kind, PoolConfig::new().size(1).max_overflow(0), body)

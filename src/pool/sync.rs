@@ -339,14 +339,12 @@ impl<D: Driver> Drop for PooledConnection<D> {
 
 #[cfg(test)]
 mod tests {
-    //! The shell's waiting paths and its use of the clock.
+    //! The shell's use of the clock at checkout. Its waiting paths are
+    //! two-shell tests on a virtual clock in `tests/pool.rs`.
 
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    use std::thread;
 
     use super::*;
-    use std::sync::Mutex;
-    use std::time::Instant;
 
     use crate::{Clock, ConnId, ErrorClass, ErrorKind, Row, Value};
 
@@ -427,113 +425,6 @@ mod tests {
         Pool::new(TestDriver::default(), config).unwrap()
     }
 
-    /// Waits until `n` checkouts wait.
-    fn until_waiting(pool: &Pool<TestDriver>, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pool.status().waiting != n {
-            assert!(
-                Instant::now() < deadline,
-                "{n} waiters expected: {:?}",
-                pool.status()
-            );
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    #[test]
-    fn waiters_are_served_first_come_first_served() {
-        let pool = pool(PoolConfig::new().size(1).max_overflow(0));
-        let held = pool.get().unwrap();
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut threads = Vec::new();
-        for i in 0..4 {
-            let (pool2, order) = (pool.clone(), Arc::clone(&order));
-            threads.push(thread::spawn(move || {
-                let conn = pool2.get().unwrap();
-                order.lock().unwrap().push(i);
-                drop(conn);
-            }));
-            until_waiting(&pool, i + 1);
-        }
-        drop(held);
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
-        assert_eq!(pool.status().waiting, 0);
-        pool.check_counters().unwrap();
-    }
-
-    #[test]
-    fn a_timed_out_wait_leaves_nothing_behind_and_the_next_wait_is_served() {
-        let pool = pool(
-            PoolConfig::new()
-                .size(1)
-                .max_overflow(0)
-                .timeout(Duration::from_millis(30)),
-        );
-        let held = pool.get().unwrap();
-        for _ in 0..3 {
-            let err = pool.get().unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Timeout);
-            assert_eq!(pool.status().waiting, 0);
-        }
-        let pool2 = pool.clone();
-        let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
-        until_waiting(&pool, 1);
-        let id = held.id();
-        drop(held);
-        assert_eq!(waiter.join().unwrap().unwrap(), id);
-        pool.check_counters().unwrap();
-    }
-
-    #[test]
-    fn invalidate_and_detach_wake_a_waiter() {
-        let pool = pool(PoolConfig::new().size(1).max_overflow(0));
-        for detach in [false, true] {
-            let mut held = pool.get().unwrap();
-            let pool2 = pool.clone();
-            let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
-            until_waiting(&pool, 1);
-            let id = held.id();
-            if detach {
-                held.detach();
-                assert_ne!(waiter.join().unwrap().unwrap(), id);
-                drop(held);
-            } else {
-                held.invalidate();
-                assert_ne!(waiter.join().unwrap().unwrap(), id);
-            }
-            pool.check_counters().unwrap();
-        }
-    }
-
-    #[test]
-    fn many_threads_never_exceed_the_pool() {
-        let pool = pool(PoolConfig::new().size(2).max_overflow(1));
-        let out = Arc::new(AtomicUsize::new(0));
-        let peak = Arc::new(AtomicUsize::new(0));
-        thread::scope(|s| {
-            for _ in 0..12 {
-                s.spawn(|| {
-                    for _ in 0..300 {
-                        let conn = pool.get().unwrap();
-                        let n = out.fetch_add(1, Ordering::SeqCst) + 1;
-                        peak.fetch_max(n, Ordering::SeqCst);
-                        thread::yield_now();
-                        out.fetch_sub(1, Ordering::SeqCst);
-                        drop(conn);
-                    }
-                });
-            }
-        });
-        assert!(peak.load(Ordering::SeqCst) <= 3);
-        let status = pool.status();
-        assert_eq!((status.checked_out, status.waiting), (0, 0));
-        assert!(status.checked_in <= 2);
-        pool.check_counters().unwrap();
-    }
-
     #[test]
     fn recycle_and_pre_ping_idle_still_read_the_clock() {
         let clock = Clock::manual();
@@ -568,27 +459,5 @@ mod tests {
         assert_eq!(pool.get().unwrap().id(), first);
         assert_eq!(pool.get().unwrap().id(), first);
         assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 2);
-    }
-
-    #[test]
-    fn the_timeout_runs_on_the_pool_clock_without_recycle() {
-        let clock = Clock::manual();
-        let pool = pool(
-            PoolConfig::new()
-                .size(1)
-                .max_overflow(0)
-                .timeout(Duration::from_secs(5))
-                .clock(clock.clone()),
-        );
-        let _held = pool.get().unwrap();
-        let pool2 = pool.clone();
-        let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
-        until_waiting(&pool, 1);
-        clock.advance(Duration::from_secs(4));
-        thread::sleep(Duration::from_millis(20));
-        assert_eq!(pool.status().waiting, 1);
-        clock.advance(Duration::from_secs(1));
-        let err = waiter.join().unwrap().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
     }
 }
