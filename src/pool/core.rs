@@ -462,9 +462,21 @@ impl<C> Core<C> {
 
     /// A ping at checkout answered. A failure invalidates the connection
     /// (a disconnect, the whole pool) and closes it; then the checkout
-    /// reconnects once (disconnect) or fails with the ping's error.
-    pub(crate) fn pinged(&mut self, conn: C, meta: Meta, result: Result<(), Error>) -> Io<C> {
+    /// reconnects once (disconnect) or fails with the ping's error. A
+    /// connection the pool invalidated while it was pinged (or while its
+    /// grant waited to be taken) is replaced, ping or not.
+    pub(crate) fn pinged(&mut self, conn: C, mut meta: Meta, result: Result<(), Error>) -> Io<C> {
         match result {
+            Ok(()) if meta.generation < self.generation => {
+                self.emit(Some(meta.id), EventKind::Ping, "");
+                self.emit(
+                    Some(meta.id),
+                    EventKind::Invalidate,
+                    "pool invalidated since it was opened",
+                );
+                meta.replacement_journaled = true;
+                Io::Close(conn, meta, After::Reconnect)
+            }
             Ok(()) => {
                 self.emit(Some(meta.id), EventKind::Ping, "");
                 self.emit(Some(meta.id), EventKind::Checkout, "");
@@ -766,6 +778,9 @@ fn short(e: &Error) -> String {
 }
 
 #[cfg(test)]
+mod model;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1030,6 +1045,41 @@ mod tests {
             panic!()
         };
         assert!(matches!(core.closed(&meta, after, Ok(())), Io::Retry));
+        core.check().unwrap();
+    }
+
+    /// A connection the pool invalidates while it is pinged at checkout
+    /// (found by the model in `core/model.rs`: a grant to ping, taken
+    /// after an `invalidate_all`) is replaced, not handed out, though the
+    /// ping passed.
+    #[test]
+    fn a_connection_invalidated_while_pinged_is_replaced() {
+        let now = Instant::now();
+        let mut core = core(
+            CoreConfig {
+                pre_ping: true,
+                ..cfg(1, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, now);
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let Io::Ping(1, meta) = core.checkout(now) else {
+            panic!("an idle connection is pinged")
+        };
+        core.invalidate_all();
+        drop(events(&mut core));
+        let Io::Close(1, meta, after) = core.pinged(1, meta, Ok(())) else {
+            panic!("a stale connection must not be handed out")
+        };
+        assert_eq!(
+            events(&mut core),
+            [
+                ev(EventKind::Ping, ""),
+                ev(EventKind::Invalidate, "pool invalidated since it was opened")
+            ]
+        );
+        assert!(matches!(core.closed(&meta, after, Ok(())), Io::Connect));
         core.check().unwrap();
     }
 
