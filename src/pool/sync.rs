@@ -1,16 +1,14 @@
 //! The threaded shell around the pool core: it performs the I/O the core
 //! asks for ([`Io`]) on the caller's thread and waits on a condition.
 
-use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Condvar};
 use std::time::Duration;
 
+use super::PoolConfig;
 use super::core::{Held, Io, Meta, Phase, WaiterId};
 use super::guard::Guard;
-use super::shared::{Notify, Shared, debug_lease};
-use super::{PoolConfig, PoolStatus};
-use crate::{Connection, Dialect, Driver, Error, Journal, Result};
+use super::shared::{Notify, Shared, shell_items};
+use crate::{Connection, Driver, Error, Result};
 
 /// A pool of driver connections for threaded code, with SQLAlchemy's
 /// QueuePool semantics. Cloning shares the pool.
@@ -34,26 +32,11 @@ pub struct Pool<D: Driver> {
 /// that checkouts and returns move a pointer, not the connection.
 type Boxed<D> = Box<<D as Driver>::Connection>;
 
+shell_items!(pool Pool, connection PooledConnection, driver Driver);
+
 struct Inner<D: Driver> {
     driver: D,
     sh: Shared<Boxed<D>, Arc<Condvar>>,
-}
-
-impl<D: Driver> Clone for Pool<D> {
-    fn clone(&self) -> Self {
-        Pool {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<D: Driver> fmt::Debug for Pool<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool")
-            .field("dialect", &self.inner.sh.dialect.name())
-            .field("status", &self.status())
-            .finish()
-    }
 }
 
 impl<D: Driver> Pool<D> {
@@ -94,17 +77,6 @@ impl<D: Driver> Pool<D> {
         }
     }
 
-    /// The pool's counters, read at one instant.
-    pub fn status(&self) -> PoolStatus {
-        self.inner.sh.status()
-    }
-
-    /// Invalidates every connection that exists now: idle ones and the ones
-    /// out are replaced at their next checkout.
-    pub fn invalidate_all(&self) {
-        self.inner.sh.invalidate_all();
-    }
-
     /// Closes every idle connection now; connections out are closed when
     /// they come back. The pool stays usable and its counters stay
     /// consistent throughout.
@@ -116,29 +88,6 @@ impl<D: Driver> Pool<D> {
             drop(conn);
             sh.with(|core| core.disposed_closed(meta.id, result.as_ref().map(|_| ())));
         }
-    }
-
-    /// The journal the pool writes to, if any.
-    pub fn journal(&self) -> Option<&Journal> {
-        self.inner.sh.journal.as_ref()
-    }
-
-    /// The driver's dialect.
-    pub fn dialect(&self) -> &Arc<dyn Dialect> {
-        &self.inner.sh.dialect
-    }
-
-    /// The driver.
-    pub fn driver(&self) -> &D {
-        &self.inner.driver
-    }
-
-    /// Checks the pool's counter invariants at this instant: checked-in
-    /// plus checked-out equals the connections owned, never more than
-    /// `size + max_overflow`, and no connection idles while a checkout
-    /// waits. Returns a description of the first one broken.
-    pub fn check_counters(&self) -> std::result::Result<(), String> {
-        self.inner.sh.check()
     }
 }
 
@@ -247,12 +196,6 @@ pub struct PooledConnection<D: Driver> {
     detached: bool,
 }
 
-impl<D: Driver> fmt::Debug for PooledConnection<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_lease(f, "PooledConnection", &self.meta, self.detached)
-    }
-}
-
 impl<D: Driver> PooledConnection<D> {
     /// Hard-invalidates the connection: it is closed now (errors swallowed
     /// and journaled) and its slot goes back to the pool; the next checkout
@@ -274,51 +217,6 @@ impl<D: Driver> PooledConnection<D> {
             let io = inner.sh.with(|core| core.invalidate_out(conn, self.meta, cause));
             _ = inner.drive(io);
         }
-    }
-
-    /// Soft-invalidates the connection: usable until returned, then
-    /// closed and replaced at its next checkout. A no-op when already soft.
-    pub fn invalidate_soft(&mut self) {
-        self.pool.inner.sh.invalidate_soft(&mut self.meta, self.detached);
-    }
-
-    /// Removes the connection from the pool's accounting (its slot is free
-    /// at once); it is closed when dropped. A no-op when already detached.
-    pub fn detach(&mut self) {
-        self.detached = self.pool.inner.sh.detach(&self.meta, self.detached);
-    }
-
-    /// Whether the connection was soft-invalidated.
-    pub fn is_soft_invalidated(&self) -> bool {
-        self.meta.soft
-    }
-
-    /// Whether the connection was detached.
-    pub fn is_detached(&self) -> bool {
-        self.detached
-    }
-
-    /// The pool it came from.
-    pub fn pool(&self) -> &Pool<D> {
-        &self.pool
-    }
-}
-
-impl<D: Driver> Deref for PooledConnection<D> {
-    type Target = D::Connection;
-
-    fn deref(&self) -> &D::Connection {
-        self.conn
-            .as_ref()
-            .expect("a PooledConnection holds its connection until dropped")
-    }
-}
-
-impl<D: Driver> DerefMut for PooledConnection<D> {
-    fn deref_mut(&mut self) -> &mut D::Connection {
-        self.conn
-            .as_mut()
-            .expect("a PooledConnection holds its connection until dropped")
     }
 }
 
@@ -346,7 +244,7 @@ mod tests {
 
     use super::*;
 
-    use crate::{Clock, ConnId, ErrorClass, ErrorKind, Row, Value};
+    use crate::{Clock, ConnId, Dialect, ErrorClass, ErrorKind, Row, Value};
 
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
