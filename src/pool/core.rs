@@ -424,10 +424,10 @@ impl<C> Core<C> {
             Held::Slot => self.give_back(Io::Connect, now),
             Held::Out(meta) => {
                 self.invalidate(&meta, None);
-                self.release(&meta, Ok(()));
+                self.release(&meta, Cow::Borrowed(""));
             }
             Held::Back(io) => self.give_back(io, now),
-            Held::Closing(meta) => self.release(&meta, Ok(())),
+            Held::Closing(meta) => self.release(&meta, Cow::Borrowed("")),
         }
     }
 
@@ -453,7 +453,7 @@ impl<C> Core<C> {
                 // Not from a checkout: cut short, so never reused.
                 drop(conn);
                 self.invalidate(&meta, None);
-                self.release(&meta, Ok(()));
+                self.release(&meta, Cow::Borrowed(""));
             }
             Io::Wait(id) => self.waiters.retain(|&(w, _)| w != id),
             Io::Fail(_) | Io::Retry | Io::Done => {}
@@ -574,11 +574,24 @@ impl<C> Core<C> {
     /// A close the core asked for finished (its error is journaled, never
     /// raised).
     pub(crate) fn closed(&mut self, meta: &Meta, after: After, result: Result<(), &Error>) -> Io<C> {
+        self.closed_with(meta, after, close_detail(result))
+    }
+
+    /// A close the core asked for was not called: the shell dropped the
+    /// connection instead, for the reason `why` (the thread is panicking,
+    /// and a driver call could panic again and abort the process). The
+    /// `close` event says `not called: {why}`; the rest is as
+    /// [`closed`](Core::closed).
+    pub(crate) fn close_not_called(&mut self, meta: &Meta, after: After, why: &'static str) -> Io<C> {
+        self.closed_with(meta, after, format!("not called: {why}").into())
+    }
+
+    fn closed_with(&mut self, meta: &Meta, after: After, detail: Cow<'static, str>) -> Io<C> {
         if let After::Reconnect = after {
-            self.record_close(meta.id, result);
+            self.emit(Some(meta.id), EventKind::Close, detail);
             return Io::Connect;
         }
-        self.release(meta, result);
+        self.release(meta, detail);
         match after {
             After::Retry => Io::Retry,
             After::Fail(err) => Io::Fail(err),
@@ -626,17 +639,9 @@ impl<C> Core<C> {
         }
     }
 
-    /// Journals a close that frees no slot.
-    fn record_close(&mut self, id: ConnId, result: Result<(), &Error>) {
-        match result {
-            Ok(()) => self.emit(Some(id), EventKind::Close, ""),
-            Err(e) => self.emit(Some(id), EventKind::Close, format!("failed: {}", short(e))),
-        }
-    }
-
     /// An idle connection closed by `dispose`.
     pub(crate) fn disposed_closed(&mut self, id: ConnId, result: Result<(), &Error>) {
-        self.record_close(id, result);
+        self.emit(Some(id), EventKind::Close, close_detail(result));
     }
 
     /// A detached connection was closed (its error journaled, never
@@ -644,6 +649,16 @@ impl<C> Core<C> {
     pub(crate) fn close_detached(&mut self, meta: &Meta, result: Result<(), &Error>) {
         let detail = result.err().map(Error::to_string).unwrap_or_default();
         self.emit(Some(meta.id), EventKind::CloseDetached, detail);
+    }
+
+    /// A detached connection was dropped without its close being called,
+    /// for the reason `why` (see [`close_not_called`](Core::close_not_called)).
+    pub(crate) fn close_detached_not_called(&mut self, meta: &Meta, why: &'static str) {
+        self.emit(
+            Some(meta.id),
+            EventKind::CloseDetached,
+            format!("not called: {why}"),
+        );
     }
 
     /// Gives a connection that is not out any more to the first waiter, or
@@ -701,8 +716,8 @@ impl<C> Core<C> {
 
     /// An out connection was closed; its slot is free (the first waiter
     /// inherits it).
-    fn release(&mut self, meta: &Meta, close: Result<(), &Error>) {
-        self.record_close(meta.id, close);
+    fn release(&mut self, meta: &Meta, close: Cow<'static, str>) {
+        self.emit(Some(meta.id), EventKind::Close, close);
         self.emit(Some(meta.id), EventKind::Checkin, "");
         self.out -= 1;
         self.free_slot();
@@ -766,6 +781,14 @@ impl<C> Core<C> {
             ));
         }
         Ok(())
+    }
+}
+
+/// A close's detail in the journal: empty, or `failed: ` and its error.
+fn close_detail(result: Result<(), &Error>) -> Cow<'static, str> {
+    match result {
+        Ok(()) => Cow::Borrowed(""),
+        Err(e) => Cow::Owned(format!("failed: {}", short(e))),
     }
 }
 

@@ -147,6 +147,23 @@ impl<C, W: Notify> Shared<C, W> {
         }
     }
 
+    /// Gives back a connection dropped while its thread panics: it is
+    /// invalidated (or, detached, closed) without a driver call, since a
+    /// `close` that panicked during the unwinding would abort the process.
+    /// The connection is dropped and its close journaled as
+    /// `not called: panicking`; its slot goes back at once.
+    pub(crate) fn drop_while_panicking(&self, conn: C, meta: Meta, detached: bool) {
+        const WHY: &str = "panicking";
+        if detached {
+            drop(conn);
+            return self.with(|core| core.close_detached_not_called(&meta, WHY));
+        }
+        if let Io::Close(conn, meta, after) = self.with(|core| core.invalidate_out(conn, meta, None)) {
+            drop(conn);
+            drop(self.with(|core| core.close_not_called(&meta, after, WHY)));
+        }
+    }
+
     /// The result of a driver call, classified by the dialect.
     pub(crate) fn classify(&self, result: crate::Result<()>) -> crate::Result<()> {
         result.map_err(|e| e.classified_by(&*self.dialect))

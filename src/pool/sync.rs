@@ -209,6 +209,10 @@ impl<D: Driver> PooledConnection<D> {
     pub(crate) fn invalidate_inner(&mut self, cause: Option<&Error>) {
         let Some(mut conn) = self.conn.take() else { return };
         let inner = &self.pool.inner;
+        if std::thread::panicking() {
+            // No driver call: a close that panics now aborts the process.
+            return inner.sh.drop_while_panicking(conn, self.meta, self.detached);
+        }
         if self.detached {
             let result = conn.close();
             drop(conn);

@@ -271,13 +271,13 @@ impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         let (sh, meta) = (&self.pool.inner.sh, self.meta);
+        if std::thread::panicking() {
+            return sh.drop_while_panicking(conn, meta, self.detached);
+        }
         if self.detached {
             // Dropping an async connection closes it.
             drop(conn);
             return sh.close_detached(&meta, Ok(()));
-        }
-        if std::thread::panicking() {
-            return sh.close_now(sh.with(|core| core.invalidate_out(conn, meta, None)));
         }
         let (dirty, now) = (conn.in_transaction(), sh.now());
         let io = match sh.with(|core| core.returned(conn, meta, dirty, now)) {
