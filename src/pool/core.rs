@@ -424,10 +424,10 @@ impl<C> Core<C> {
             Held::Slot => self.give_back(Io::Connect, now),
             Held::Out(meta) => {
                 self.invalidate(&meta, None);
-                self.release(&meta, Ok(()));
+                self.release(&meta, Cow::Borrowed(""));
             }
             Held::Back(io) => self.give_back(io, now),
-            Held::Closing(meta) => self.release(&meta, Ok(())),
+            Held::Closing(meta) => self.release(&meta, Cow::Borrowed("")),
         }
     }
 
@@ -453,7 +453,7 @@ impl<C> Core<C> {
                 // Not from a checkout: cut short, so never reused.
                 drop(conn);
                 self.invalidate(&meta, None);
-                self.release(&meta, Ok(()));
+                self.release(&meta, Cow::Borrowed(""));
             }
             Io::Wait(id) => self.waiters.retain(|&(w, _)| w != id),
             Io::Fail(_) | Io::Retry | Io::Done => {}
@@ -462,9 +462,21 @@ impl<C> Core<C> {
 
     /// A ping at checkout answered. A failure invalidates the connection
     /// (a disconnect, the whole pool) and closes it; then the checkout
-    /// reconnects once (disconnect) or fails with the ping's error.
-    pub(crate) fn pinged(&mut self, conn: C, meta: Meta, result: Result<(), Error>) -> Io<C> {
+    /// reconnects once (disconnect) or fails with the ping's error. A
+    /// connection the pool invalidated while it was pinged (or while its
+    /// grant waited to be taken) is replaced, ping or not.
+    pub(crate) fn pinged(&mut self, conn: C, mut meta: Meta, result: Result<(), Error>) -> Io<C> {
         match result {
+            Ok(()) if meta.generation < self.generation => {
+                self.emit(Some(meta.id), EventKind::Ping, "");
+                self.emit(
+                    Some(meta.id),
+                    EventKind::Invalidate,
+                    "pool invalidated since it was opened",
+                );
+                meta.replacement_journaled = true;
+                Io::Close(conn, meta, After::Reconnect)
+            }
             Ok(()) => {
                 self.emit(Some(meta.id), EventKind::Ping, "");
                 self.emit(Some(meta.id), EventKind::Checkout, "");
@@ -562,11 +574,24 @@ impl<C> Core<C> {
     /// A close the core asked for finished (its error is journaled, never
     /// raised).
     pub(crate) fn closed(&mut self, meta: &Meta, after: After, result: Result<(), &Error>) -> Io<C> {
+        self.closed_with(meta, after, close_detail(result))
+    }
+
+    /// A close the core asked for was not called: the shell dropped the
+    /// connection instead, for the reason `why` (the thread is panicking,
+    /// and a driver call could panic again and abort the process). The
+    /// `close` event says `not called: {why}`; the rest is as
+    /// [`closed`](Core::closed).
+    pub(crate) fn close_not_called(&mut self, meta: &Meta, after: After, why: &'static str) -> Io<C> {
+        self.closed_with(meta, after, format!("not called: {why}").into())
+    }
+
+    fn closed_with(&mut self, meta: &Meta, after: After, detail: Cow<'static, str>) -> Io<C> {
         if let After::Reconnect = after {
-            self.record_close(meta.id, result);
+            self.emit(Some(meta.id), EventKind::Close, detail);
             return Io::Connect;
         }
-        self.release(meta, result);
+        self.release(meta, detail);
         match after {
             After::Retry => Io::Retry,
             After::Fail(err) => Io::Fail(err),
@@ -614,17 +639,9 @@ impl<C> Core<C> {
         }
     }
 
-    /// Journals a close that frees no slot.
-    fn record_close(&mut self, id: ConnId, result: Result<(), &Error>) {
-        match result {
-            Ok(()) => self.emit(Some(id), EventKind::Close, ""),
-            Err(e) => self.emit(Some(id), EventKind::Close, format!("failed: {}", short(e))),
-        }
-    }
-
     /// An idle connection closed by `dispose`.
     pub(crate) fn disposed_closed(&mut self, id: ConnId, result: Result<(), &Error>) {
-        self.record_close(id, result);
+        self.emit(Some(id), EventKind::Close, close_detail(result));
     }
 
     /// A detached connection was closed (its error journaled, never
@@ -632,6 +649,16 @@ impl<C> Core<C> {
     pub(crate) fn close_detached(&mut self, meta: &Meta, result: Result<(), &Error>) {
         let detail = result.err().map(Error::to_string).unwrap_or_default();
         self.emit(Some(meta.id), EventKind::CloseDetached, detail);
+    }
+
+    /// A detached connection was dropped without its close being called,
+    /// for the reason `why` (see [`close_not_called`](Core::close_not_called)).
+    pub(crate) fn close_detached_not_called(&mut self, meta: &Meta, why: &'static str) {
+        self.emit(
+            Some(meta.id),
+            EventKind::CloseDetached,
+            format!("not called: {why}"),
+        );
     }
 
     /// Gives a connection that is not out any more to the first waiter, or
@@ -689,8 +716,8 @@ impl<C> Core<C> {
 
     /// An out connection was closed; its slot is free (the first waiter
     /// inherits it).
-    fn release(&mut self, meta: &Meta, close: Result<(), &Error>) {
-        self.record_close(meta.id, close);
+    fn release(&mut self, meta: &Meta, close: Cow<'static, str>) {
+        self.emit(Some(meta.id), EventKind::Close, close);
         self.emit(Some(meta.id), EventKind::Checkin, "");
         self.out -= 1;
         self.free_slot();
@@ -757,6 +784,14 @@ impl<C> Core<C> {
     }
 }
 
+/// A close's detail in the journal: empty, or `failed: ` and its error.
+fn close_detail(result: Result<(), &Error>) -> Cow<'static, str> {
+    match result {
+        Ok(()) => Cow::Borrowed(""),
+        Err(e) => Cow::Owned(format!("failed: {}", short(e))),
+    }
+}
+
 /// An error in a few words for the journal: its class and code.
 fn short(e: &Error) -> String {
     match e.code() {
@@ -764,6 +799,9 @@ fn short(e: &Error) -> String {
         None => format!("{} ({})", e.class(), e.kind()),
     }
 }
+
+#[cfg(test)]
+mod model;
 
 #[cfg(test)]
 mod tests {
@@ -1030,6 +1068,41 @@ mod tests {
             panic!()
         };
         assert!(matches!(core.closed(&meta, after, Ok(())), Io::Retry));
+        core.check().unwrap();
+    }
+
+    /// A connection the pool invalidates while it is pinged at checkout
+    /// (found by the model in `core/model.rs`: a grant to ping, taken
+    /// after an `invalidate_all`) is replaced, not handed out, though the
+    /// ping passed.
+    #[test]
+    fn a_connection_invalidated_while_pinged_is_replaced() {
+        let now = Instant::now();
+        let mut core = core(
+            CoreConfig {
+                pre_ping: true,
+                ..cfg(1, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, now);
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let Io::Ping(1, meta) = core.checkout(now) else {
+            panic!("an idle connection is pinged")
+        };
+        core.invalidate_all();
+        drop(events(&mut core));
+        let Io::Close(1, meta, after) = core.pinged(1, meta, Ok(())) else {
+            panic!("a stale connection must not be handed out")
+        };
+        assert_eq!(
+            events(&mut core),
+            [
+                ev(EventKind::Ping, ""),
+                ev(EventKind::Invalidate, "pool invalidated since it was opened")
+            ]
+        );
+        assert!(matches!(core.closed(&meta, after, Ok(())), Io::Connect));
         core.check().unwrap();
     }
 

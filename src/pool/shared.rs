@@ -147,6 +147,23 @@ impl<C, W: Notify> Shared<C, W> {
         }
     }
 
+    /// Gives back a connection dropped while its thread panics: it is
+    /// invalidated (or, detached, closed) without a driver call, since a
+    /// `close` that panicked during the unwinding would abort the process.
+    /// The connection is dropped and its close journaled as
+    /// `not called: panicking`; its slot goes back at once.
+    pub(crate) fn drop_while_panicking(&self, conn: C, meta: Meta, detached: bool) {
+        const WHY: &str = "panicking";
+        if detached {
+            drop(conn);
+            return self.with(|core| core.close_detached_not_called(&meta, WHY));
+        }
+        if let Io::Close(conn, meta, after) = self.with(|core| core.invalidate_out(conn, meta, None)) {
+            drop(conn);
+            drop(self.with(|core| core.close_not_called(&meta, after, WHY)));
+        }
+    }
+
     /// The result of a driver call, classified by the dialect.
     pub(crate) fn classify(&self, result: crate::Result<()>) -> crate::Result<()> {
         result.map_err(|e| e.classified_by(&*self.dialect))
@@ -196,3 +213,129 @@ pub(crate) fn debug_lease(
         .field("detached", &detached)
         .finish()
 }
+
+/// The items both shells share but for their type names: the pool's
+/// `Clone`, `Debug` and accessors, and the pooled connection's `Debug`,
+/// accessors, `Deref` and `DerefMut`. Each shell's pool holds
+/// `inner: Arc<Inner<D>>` (with `driver` and `sh: Shared`); its pooled
+/// connection holds `pool`, `conn: Option<_>`, `meta` and `detached`.
+macro_rules! shell_items {
+    (pool $Pool:ident, connection $Pooled:ident, driver $Driver:ident) => {
+        impl<D: $Driver> Clone for $Pool<D> {
+            fn clone(&self) -> Self {
+                $Pool {
+                    inner: ::std::sync::Arc::clone(&self.inner),
+                }
+            }
+        }
+
+        impl<D: $Driver> ::std::fmt::Debug for $Pool<D> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($Pool))
+                    .field("dialect", &self.inner.sh.dialect.name())
+                    .field("status", &self.status())
+                    .finish()
+            }
+        }
+
+        impl<D: $Driver> $Pool<D> {
+            /// The pool's counters, read at one instant.
+            pub fn status(&self) -> $crate::PoolStatus {
+                self.inner.sh.status()
+            }
+
+            /// Invalidates every connection that exists now: idle ones and
+            /// the ones out are replaced at their next checkout.
+            pub fn invalidate_all(&self) {
+                self.inner.sh.invalidate_all();
+            }
+
+            /// The journal the pool writes to, if any.
+            pub fn journal(&self) -> Option<&$crate::Journal> {
+                self.inner.sh.journal.as_ref()
+            }
+
+            /// The driver's dialect.
+            pub fn dialect(&self) -> &::std::sync::Arc<dyn $crate::Dialect> {
+                &self.inner.sh.dialect
+            }
+
+            /// The driver.
+            pub fn driver(&self) -> &D {
+                &self.inner.driver
+            }
+
+            /// Checks the pool's counter invariants at this instant:
+            /// checked-in plus checked-out equals the connections owned,
+            /// never more than `size + max_overflow`, and no connection
+            /// idles while a checkout waits. Returns a description of the
+            /// first one broken.
+            pub fn check_counters(&self) -> ::std::result::Result<(), String> {
+                self.inner.sh.check()
+            }
+        }
+
+        impl<D: $Driver> ::std::fmt::Debug for $Pooled<D> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                $crate::pool::shared::debug_lease(f, stringify!($Pooled), &self.meta, self.detached)
+            }
+        }
+
+        impl<D: $Driver> $Pooled<D> {
+            /// Soft-invalidates the connection: usable until returned, then
+            /// closed and replaced at its next checkout. A no-op when
+            /// already soft.
+            pub fn invalidate_soft(&mut self) {
+                self.pool
+                    .inner
+                    .sh
+                    .invalidate_soft(&mut self.meta, self.detached);
+            }
+
+            /// Removes the connection from the pool's accounting (its slot
+            /// is free at once); it is closed when dropped. A no-op when
+            /// already detached.
+            pub fn detach(&mut self) {
+                self.detached = self.pool.inner.sh.detach(&self.meta, self.detached);
+            }
+
+            /// Whether the connection was soft-invalidated.
+            pub fn is_soft_invalidated(&self) -> bool {
+                self.meta.soft
+            }
+
+            /// Whether the connection was detached.
+            pub fn is_detached(&self) -> bool {
+                self.detached
+            }
+
+            /// The pool it came from.
+            pub fn pool(&self) -> &$Pool<D> {
+                &self.pool
+            }
+        }
+
+        impl<D: $Driver> ::std::ops::Deref for $Pooled<D> {
+            type Target = D::Connection;
+
+            fn deref(&self) -> &D::Connection {
+                self.conn.as_ref().expect(concat!(
+                    "a ",
+                    stringify!($Pooled),
+                    " holds its connection until dropped"
+                ))
+            }
+        }
+
+        impl<D: $Driver> ::std::ops::DerefMut for $Pooled<D> {
+            fn deref_mut(&mut self) -> &mut D::Connection {
+                self.conn.as_mut().expect(concat!(
+                    "a ",
+                    stringify!($Pooled),
+                    " holds its connection until dropped"
+                ))
+            }
+        }
+    };
+}
+pub(crate) use shell_items;

@@ -1,16 +1,14 @@
 //! The threaded shell around the pool core: it performs the I/O the core
 //! asks for ([`Io`]) on the caller's thread and waits on a condition.
 
-use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Condvar};
 use std::time::Duration;
 
+use super::PoolConfig;
 use super::core::{Held, Io, Meta, Phase, WaiterId};
 use super::guard::Guard;
-use super::shared::{Notify, Shared, debug_lease};
-use super::{PoolConfig, PoolStatus};
-use crate::{Connection, Dialect, Driver, Error, Journal, Result};
+use super::shared::{Notify, Shared, shell_items};
+use crate::{Connection, Driver, Error, Result};
 
 /// A pool of driver connections for threaded code, with SQLAlchemy's
 /// QueuePool semantics. Cloning shares the pool.
@@ -34,26 +32,11 @@ pub struct Pool<D: Driver> {
 /// that checkouts and returns move a pointer, not the connection.
 type Boxed<D> = Box<<D as Driver>::Connection>;
 
+shell_items!(pool Pool, connection PooledConnection, driver Driver);
+
 struct Inner<D: Driver> {
     driver: D,
     sh: Shared<Boxed<D>, Arc<Condvar>>,
-}
-
-impl<D: Driver> Clone for Pool<D> {
-    fn clone(&self) -> Self {
-        Pool {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<D: Driver> fmt::Debug for Pool<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool")
-            .field("dialect", &self.inner.sh.dialect.name())
-            .field("status", &self.status())
-            .finish()
-    }
 }
 
 impl<D: Driver> Pool<D> {
@@ -94,17 +77,6 @@ impl<D: Driver> Pool<D> {
         }
     }
 
-    /// The pool's counters, read at one instant.
-    pub fn status(&self) -> PoolStatus {
-        self.inner.sh.status()
-    }
-
-    /// Invalidates every connection that exists now: idle ones and the ones
-    /// out are replaced at their next checkout.
-    pub fn invalidate_all(&self) {
-        self.inner.sh.invalidate_all();
-    }
-
     /// Closes every idle connection now; connections out are closed when
     /// they come back. The pool stays usable and its counters stay
     /// consistent throughout.
@@ -116,29 +88,6 @@ impl<D: Driver> Pool<D> {
             drop(conn);
             sh.with(|core| core.disposed_closed(meta.id, result.as_ref().map(|_| ())));
         }
-    }
-
-    /// The journal the pool writes to, if any.
-    pub fn journal(&self) -> Option<&Journal> {
-        self.inner.sh.journal.as_ref()
-    }
-
-    /// The driver's dialect.
-    pub fn dialect(&self) -> &Arc<dyn Dialect> {
-        &self.inner.sh.dialect
-    }
-
-    /// The driver.
-    pub fn driver(&self) -> &D {
-        &self.inner.driver
-    }
-
-    /// Checks the pool's counter invariants at this instant: checked-in
-    /// plus checked-out equals the connections owned, never more than
-    /// `size + max_overflow`, and no connection idles while a checkout
-    /// waits. Returns a description of the first one broken.
-    pub fn check_counters(&self) -> std::result::Result<(), String> {
-        self.inner.sh.check()
     }
 }
 
@@ -247,12 +196,6 @@ pub struct PooledConnection<D: Driver> {
     detached: bool,
 }
 
-impl<D: Driver> fmt::Debug for PooledConnection<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_lease(f, "PooledConnection", &self.meta, self.detached)
-    }
-}
-
 impl<D: Driver> PooledConnection<D> {
     /// Hard-invalidates the connection: it is closed now (errors swallowed
     /// and journaled) and its slot goes back to the pool; the next checkout
@@ -266,6 +209,10 @@ impl<D: Driver> PooledConnection<D> {
     pub(crate) fn invalidate_inner(&mut self, cause: Option<&Error>) {
         let Some(mut conn) = self.conn.take() else { return };
         let inner = &self.pool.inner;
+        if std::thread::panicking() {
+            // No driver call: a close that panics now aborts the process.
+            return inner.sh.drop_while_panicking(conn, self.meta, self.detached);
+        }
         if self.detached {
             let result = conn.close();
             drop(conn);
@@ -274,51 +221,6 @@ impl<D: Driver> PooledConnection<D> {
             let io = inner.sh.with(|core| core.invalidate_out(conn, self.meta, cause));
             _ = inner.drive(io);
         }
-    }
-
-    /// Soft-invalidates the connection: usable until returned, then
-    /// closed and replaced at its next checkout. A no-op when already soft.
-    pub fn invalidate_soft(&mut self) {
-        self.pool.inner.sh.invalidate_soft(&mut self.meta, self.detached);
-    }
-
-    /// Removes the connection from the pool's accounting (its slot is free
-    /// at once); it is closed when dropped. A no-op when already detached.
-    pub fn detach(&mut self) {
-        self.detached = self.pool.inner.sh.detach(&self.meta, self.detached);
-    }
-
-    /// Whether the connection was soft-invalidated.
-    pub fn is_soft_invalidated(&self) -> bool {
-        self.meta.soft
-    }
-
-    /// Whether the connection was detached.
-    pub fn is_detached(&self) -> bool {
-        self.detached
-    }
-
-    /// The pool it came from.
-    pub fn pool(&self) -> &Pool<D> {
-        &self.pool
-    }
-}
-
-impl<D: Driver> Deref for PooledConnection<D> {
-    type Target = D::Connection;
-
-    fn deref(&self) -> &D::Connection {
-        self.conn
-            .as_ref()
-            .expect("a PooledConnection holds its connection until dropped")
-    }
-}
-
-impl<D: Driver> DerefMut for PooledConnection<D> {
-    fn deref_mut(&mut self) -> &mut D::Connection {
-        self.conn
-            .as_mut()
-            .expect("a PooledConnection holds its connection until dropped")
     }
 }
 
@@ -339,16 +241,14 @@ impl<D: Driver> Drop for PooledConnection<D> {
 
 #[cfg(test)]
 mod tests {
-    //! The shell's waiting paths and its use of the clock.
+    //! The shell's use of the clock at checkout. Its waiting paths are
+    //! two-shell tests on a virtual clock in `tests/pool.rs`.
 
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    use std::thread;
 
     use super::*;
-    use std::sync::Mutex;
-    use std::time::Instant;
 
-    use crate::{Clock, ConnId, ErrorClass, ErrorKind, Row, Value};
+    use crate::{Clock, ConnId, Dialect, ErrorClass, ErrorKind, Row, Value};
 
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -427,113 +327,6 @@ mod tests {
         Pool::new(TestDriver::default(), config).unwrap()
     }
 
-    /// Waits until `n` checkouts wait.
-    fn until_waiting(pool: &Pool<TestDriver>, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pool.status().waiting != n {
-            assert!(
-                Instant::now() < deadline,
-                "{n} waiters expected: {:?}",
-                pool.status()
-            );
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    #[test]
-    fn waiters_are_served_first_come_first_served() {
-        let pool = pool(PoolConfig::new().size(1).max_overflow(0));
-        let held = pool.get().unwrap();
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut threads = Vec::new();
-        for i in 0..4 {
-            let (pool2, order) = (pool.clone(), Arc::clone(&order));
-            threads.push(thread::spawn(move || {
-                let conn = pool2.get().unwrap();
-                order.lock().unwrap().push(i);
-                drop(conn);
-            }));
-            until_waiting(&pool, i + 1);
-        }
-        drop(held);
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
-        assert_eq!(pool.status().waiting, 0);
-        pool.check_counters().unwrap();
-    }
-
-    #[test]
-    fn a_timed_out_wait_leaves_nothing_behind_and_the_next_wait_is_served() {
-        let pool = pool(
-            PoolConfig::new()
-                .size(1)
-                .max_overflow(0)
-                .timeout(Duration::from_millis(30)),
-        );
-        let held = pool.get().unwrap();
-        for _ in 0..3 {
-            let err = pool.get().unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Timeout);
-            assert_eq!(pool.status().waiting, 0);
-        }
-        let pool2 = pool.clone();
-        let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
-        until_waiting(&pool, 1);
-        let id = held.id();
-        drop(held);
-        assert_eq!(waiter.join().unwrap().unwrap(), id);
-        pool.check_counters().unwrap();
-    }
-
-    #[test]
-    fn invalidate_and_detach_wake_a_waiter() {
-        let pool = pool(PoolConfig::new().size(1).max_overflow(0));
-        for detach in [false, true] {
-            let mut held = pool.get().unwrap();
-            let pool2 = pool.clone();
-            let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
-            until_waiting(&pool, 1);
-            let id = held.id();
-            if detach {
-                held.detach();
-                assert_ne!(waiter.join().unwrap().unwrap(), id);
-                drop(held);
-            } else {
-                held.invalidate();
-                assert_ne!(waiter.join().unwrap().unwrap(), id);
-            }
-            pool.check_counters().unwrap();
-        }
-    }
-
-    #[test]
-    fn many_threads_never_exceed_the_pool() {
-        let pool = pool(PoolConfig::new().size(2).max_overflow(1));
-        let out = Arc::new(AtomicUsize::new(0));
-        let peak = Arc::new(AtomicUsize::new(0));
-        thread::scope(|s| {
-            for _ in 0..12 {
-                s.spawn(|| {
-                    for _ in 0..300 {
-                        let conn = pool.get().unwrap();
-                        let n = out.fetch_add(1, Ordering::SeqCst) + 1;
-                        peak.fetch_max(n, Ordering::SeqCst);
-                        thread::yield_now();
-                        out.fetch_sub(1, Ordering::SeqCst);
-                        drop(conn);
-                    }
-                });
-            }
-        });
-        assert!(peak.load(Ordering::SeqCst) <= 3);
-        let status = pool.status();
-        assert_eq!((status.checked_out, status.waiting), (0, 0));
-        assert!(status.checked_in <= 2);
-        pool.check_counters().unwrap();
-    }
-
     #[test]
     fn recycle_and_pre_ping_idle_still_read_the_clock() {
         let clock = Clock::manual();
@@ -568,27 +361,5 @@ mod tests {
         assert_eq!(pool.get().unwrap().id(), first);
         assert_eq!(pool.get().unwrap().id(), first);
         assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 2);
-    }
-
-    #[test]
-    fn the_timeout_runs_on_the_pool_clock_without_recycle() {
-        let clock = Clock::manual();
-        let pool = pool(
-            PoolConfig::new()
-                .size(1)
-                .max_overflow(0)
-                .timeout(Duration::from_secs(5))
-                .clock(clock.clone()),
-        );
-        let _held = pool.get().unwrap();
-        let pool2 = pool.clone();
-        let waiter = thread::spawn(move || pool2.get().map(|c| c.id()));
-        until_waiting(&pool, 1);
-        clock.advance(Duration::from_secs(4));
-        thread::sleep(Duration::from_millis(20));
-        assert_eq!(pool.status().waiting, 1);
-        clock.advance(Duration::from_secs(1));
-        let err = waiter.join().unwrap().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
     }
 }

@@ -9,19 +9,17 @@
 //! runtime it is checked in dirty and rolled back at its next checkout.
 //! Either way no borrower ever receives it inside a transaction.
 
-use std::fmt;
 use std::future::Future;
-use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::PoolConfig;
 use super::core::{Held, Io, Meta, Phase, WaiterId};
 use super::guard::Guard;
-use super::shared::{Shared, debug_lease};
-use super::{PoolConfig, PoolStatus};
-use crate::{AsyncConnection, AsyncDriver, Clock, Dialect, Error, Journal, Result};
+use super::shared::{Shared, shell_items};
+use crate::{AsyncConnection, AsyncDriver, Clock, Error, Result};
 
 /// A pool of async driver connections on tokio, with the same semantics as
 /// [`Pool`](crate::Pool). Cloning shares the pool.
@@ -29,26 +27,11 @@ pub struct AsyncPool<D: AsyncDriver> {
     inner: Arc<Inner<D>>,
 }
 
+shell_items!(pool AsyncPool, connection AsyncPooledConnection, driver AsyncDriver);
+
 struct Inner<D: AsyncDriver> {
     driver: D,
     sh: Shared<D::Connection, Waker>,
-}
-
-impl<D: AsyncDriver> Clone for AsyncPool<D> {
-    fn clone(&self) -> Self {
-        AsyncPool {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<D: AsyncDriver> fmt::Debug for AsyncPool<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncPool")
-            .field("dialect", &self.inner.sh.dialect.name())
-            .field("status", &self.status())
-            .finish()
-    }
 }
 
 impl<D: AsyncDriver> AsyncPool<D> {
@@ -108,16 +91,6 @@ impl<D: AsyncDriver> AsyncPool<D> {
         }
     }
 
-    /// The pool's counters, read at one instant.
-    pub fn status(&self) -> PoolStatus {
-        self.inner.sh.status()
-    }
-
-    /// Invalidates every connection that exists now.
-    pub fn invalidate_all(&self) {
-        self.inner.sh.invalidate_all();
-    }
-
     /// Closes every idle connection now; connections out are closed when
     /// they come back.
     pub async fn dispose(&self) {
@@ -127,27 +100,6 @@ impl<D: AsyncDriver> AsyncPool<D> {
             drop(conn);
             sh.with(|core| core.disposed_closed(meta.id, result.as_ref().map(|_| ())));
         }
-    }
-
-    /// The journal the pool writes to, if any.
-    pub fn journal(&self) -> Option<&Journal> {
-        self.inner.sh.journal.as_ref()
-    }
-
-    /// The driver's dialect.
-    pub fn dialect(&self) -> &Arc<dyn Dialect> {
-        &self.inner.sh.dialect
-    }
-
-    /// The driver.
-    pub fn driver(&self) -> &D {
-        &self.inner.driver
-    }
-
-    /// Checks the pool's counter invariants at this instant; see
-    /// [`Pool::check_counters`](crate::Pool::check_counters).
-    pub fn check_counters(&self) -> std::result::Result<(), String> {
-        self.inner.sh.check()
     }
 }
 
@@ -295,12 +247,6 @@ pub struct AsyncPooledConnection<D: AsyncDriver> {
     detached: bool,
 }
 
-impl<D: AsyncDriver> fmt::Debug for AsyncPooledConnection<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_lease(f, "AsyncPooledConnection", &self.meta, self.detached)
-    }
-}
-
 impl<D: AsyncDriver> AsyncPooledConnection<D> {
     /// Hard-invalidates the connection: closed (errors swallowed and
     /// journaled) and its slot given back, even if this future is dropped.
@@ -319,63 +265,19 @@ impl<D: AsyncDriver> AsyncPooledConnection<D> {
             _ = inner.drive(io).await;
         }
     }
-
-    /// Soft-invalidates the connection: replaced at its next checkout.
-    pub fn invalidate_soft(&mut self) {
-        self.pool.inner.sh.invalidate_soft(&mut self.meta, self.detached);
-    }
-
-    /// Removes the connection from the pool's accounting; closed when
-    /// dropped.
-    pub fn detach(&mut self) {
-        self.detached = self.pool.inner.sh.detach(&self.meta, self.detached);
-    }
-
-    /// Whether the connection was soft-invalidated.
-    pub fn is_soft_invalidated(&self) -> bool {
-        self.meta.soft
-    }
-
-    /// Whether the connection was detached.
-    pub fn is_detached(&self) -> bool {
-        self.detached
-    }
-
-    /// The pool it came from.
-    pub fn pool(&self) -> &AsyncPool<D> {
-        &self.pool
-    }
-}
-
-impl<D: AsyncDriver> Deref for AsyncPooledConnection<D> {
-    type Target = D::Connection;
-
-    fn deref(&self) -> &D::Connection {
-        self.conn
-            .as_ref()
-            .expect("an AsyncPooledConnection holds its connection until dropped")
-    }
-}
-
-impl<D: AsyncDriver> DerefMut for AsyncPooledConnection<D> {
-    fn deref_mut(&mut self) -> &mut D::Connection {
-        self.conn
-            .as_mut()
-            .expect("an AsyncPooledConnection holds its connection until dropped")
-    }
 }
 
 impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         let (sh, meta) = (&self.pool.inner.sh, self.meta);
+        if std::thread::panicking() {
+            return sh.drop_while_panicking(conn, meta, self.detached);
+        }
         if self.detached {
             // Dropping an async connection closes it.
             drop(conn);
             return sh.close_detached(&meta, Ok(()));
-        }
-        if std::thread::panicking() {
-            return sh.close_now(sh.with(|core| core.invalidate_out(conn, meta, None)));
         }
         let (dirty, now) = (conn.in_transaction(), sh.now());
         let io = match sh.with(|core| core.returned(conn, meta, dirty, now)) {
