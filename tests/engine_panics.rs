@@ -1,10 +1,12 @@
 //! Panics and the engine: a panic inside a transaction invalidates its
-//! connection without a rollback (SQLAlchemy's ticket 3803, DESIGN.md
-//! behaviour 11 carried to the engine), in both engines; a driver call
+//! connection without a rollback (SQLAlchemy's ticket 3803, behaviour
+//! 11 of docs/pool-behaviours.md carried to the engine), in both engines; a driver call
 //! that panics on tokio's blocking pool discards that connection only.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 
 use dbfault::{
     AsyncConnection, AsyncDriver, AsyncEngine, AsyncPool, Blocking, ConnId, Connection, ConnectionMock,
@@ -266,4 +268,81 @@ async fn a_blocking_call_that_panics_invalidates_that_connection_and_not_the_poo
     // The broken one's next call reconnects.
     broken.query_row(SELECT, &[]).await.unwrap();
     assert_ne!(broken.held().unwrap().id(), broken_id);
+}
+
+/// A threaded engine's transaction dropped during a panic makes no driver
+/// call at all: neither a rollback nor the close of the invalidation (a
+/// `close` that panicked while the thread unwinds would abort the
+/// process). Every call the driver sees while the thread panics is
+/// recorded.
+#[test]
+fn a_sync_transaction_dropped_during_a_panic_makes_no_driver_call() {
+    struct Recording(MockDriver, Arc<AtomicBool>);
+    struct RecConn(MockConnection, Arc<AtomicBool>);
+    impl RecConn {
+        fn mark(&self) {
+            if thread::panicking() {
+                self.1.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    impl Driver for Recording {
+        type Connection = RecConn;
+        fn connect(&self) -> Result<RecConn> {
+            self.0.connect().map(|c| RecConn(c, Arc::clone(&self.1)))
+        }
+        fn dialect(&self) -> Arc<dyn Dialect> {
+            self.0.dialect()
+        }
+    }
+    impl Connection for RecConn {
+        fn id(&self) -> ConnId {
+            self.0.id()
+        }
+        fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+            self.mark();
+            self.0.execute(sql, params)
+        }
+        fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+            self.mark();
+            self.0.query(sql, params)
+        }
+        fn begin(&mut self) -> Result<()> {
+            self.mark();
+            self.0.begin()
+        }
+        fn commit(&mut self) -> Result<()> {
+            self.mark();
+            self.0.commit()
+        }
+        fn rollback(&mut self) -> Result<()> {
+            self.mark();
+            self.0.rollback()
+        }
+        fn ping(&mut self) -> Result<()> {
+            self.mark();
+            self.0.ping()
+        }
+        fn in_transaction(&self) -> bool {
+            self.0.in_transaction()
+        }
+        fn close(&mut self) -> Result<()> {
+            self.mark();
+            self.0.close()
+        }
+    }
+    let called = Arc::new(AtomicBool::new(false));
+    let driver = Recording(MockServer::new().driver(), Arc::clone(&called));
+    let engine = Engine::new(Pool::new(driver, PoolConfig::new().size(1)).unwrap());
+    let mut conn = engine.connect().unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _tx = conn.begin().unwrap();
+        panic!("an assertion inside the transaction failed");
+    }));
+    assert!(caught.is_err());
+    assert!(conn.is_invalidated());
+    assert!(
+        !called.load(Ordering::SeqCst),
+        "a driver call (close) ran while the thread was unwinding"
+    );
 }

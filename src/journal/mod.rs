@@ -27,7 +27,7 @@ pub use text::events_to_text;
 pub(crate) use timeline::render_marked;
 pub use timeline::{TimelineOptions, render_timeline, render_timeline_with};
 
-/// What happened, one variant per event of DESIGN.md.
+/// What happened, one variant per event of the [pool behaviours](crate::docs::pool_behaviours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EventKind {
@@ -92,7 +92,7 @@ impl EventKind {
         EventKind::Fault,
     ];
 
-    /// The snake_case name DESIGN.md uses (`first_connect`, `fault`, ...).
+    /// The snake_case name the guides and saved journals use (`first_connect`, `fault`, ...).
     pub fn name(self) -> &'static str {
         match self {
             EventKind::FirstConnect => "first_connect",
