@@ -63,6 +63,7 @@ mod driver;
 mod engine;
 mod error;
 mod fault;
+mod guard;
 mod journal;
 mod lock;
 mod mock;

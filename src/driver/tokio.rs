@@ -14,6 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::PANIC_CODE;
+use crate::guard::Guard;
 use crate::row_ref::SetAside;
 use crate::{ConnId, Connection, Dialect, Driver, Error, ErrorClass, Result, Row, RowRef, Value};
 
@@ -205,7 +206,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         let _signal = signal;
         catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panicked(p)))
     });
-    let wait = WaitOnDrop(Some(ended));
+    // Dropped before the call ended (a cancellation): wait for its end.
+    let wait = Guard::new(ended, |ended| ended.wait(SETTLE));
     let result = OnePending::new(handle).await;
     wait.disarm();
     result.map_err(join_error)?
@@ -232,26 +234,15 @@ impl Drop for EndOnDrop {
 /// time): far longer than any call that is not held on purpose.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Held by the future: dropped before the call ended (a cancellation),
-/// waits for it to end, for at most [`SETTLE`].
-struct WaitOnDrop(Option<Arc<Ended>>);
-
-impl WaitOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for WaitOnDrop {
-    fn drop(&mut self) {
-        if let Some(ended) = self.0.take() {
-            let done = crate::lock::lock(&ended.ended);
-            // Ended, or given up on after `SETTLE`: either way, return.
-            let _ = ended
-                .changed
-                .wait_timeout_while(done, SETTLE, |done| !*done)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
+impl Ended {
+    /// Waits until the call has ended, for at most `limit` of real time.
+    fn wait(&self, limit: std::time::Duration) {
+        let done = crate::lock::lock(&self.ended);
+        // Ended, or given up on after `limit`: either way, return.
+        let _ = self
+            .changed
+            .wait_timeout_while(done, limit, |done| !*done)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
     }
 }
 

@@ -10,6 +10,7 @@ use super::decision::{Decision, Injected};
 use super::faults::{FaultGuard, Shared};
 use super::sync::{Cell, FaultyConnection, FaultyDriver};
 use crate::Op;
+use crate::guard::Guard;
 use crate::lock::lock;
 use crate::{AsyncConnection, AsyncDriver, ConnId, Dialect, Error, Result, Row, Value};
 
@@ -181,29 +182,21 @@ impl<C: AsyncConnection> FaultyConnection<C> {
 macro_rules! faulty_call {
     ($self:ident, $op:expr, $sql:expr, |$conn:ident| $call:expr) => {{
         let then = $self.begin_call($op, $sql).await?;
-        let mut kill = KillOnDrop(matches!(then, Then::ApplyThenKill(_)).then_some(&*$self));
+        // Declared before the call's `Taken`, so it drops after it: the
+        // inner connection is back in its cell when the kill closes it.
+        let kill = Guard::new(matches!(then, Then::ApplyThenKill(_)), |kill| {
+            if kill {
+                $self.kill_now();
+            }
+        });
         let result = {
             let mut taken = $self.take($op)?;
             let $conn = taken.conn.as_mut().expect("taken until dropped");
             $call.await
         };
-        kill.0 = None;
+        kill.disarm();
         $self.end_call($op, then, result)
     }};
-}
-
-/// Kills its connection when dropped, unless emptied first: what stands
-/// behind a call's await once a rule decided the call kills it. Declared
-/// before the call's `Taken`, so it drops after it: the inner connection
-/// is back in its cell when the kill closes it.
-struct KillOnDrop<'a, C: Send + 'static>(Option<&'a FaultyConnection<C>>);
-
-impl<C: Send + 'static> Drop for KillOnDrop<'_, C> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            conn.kill_now();
-        }
-    }
 }
 
 impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {

@@ -406,32 +406,44 @@ impl<C> Core<C> {
     }
 
     /// A waiter gives up (its future was dropped): whatever it was granted
-    /// meanwhile is given back.
+    /// meanwhile is given back. Returns a connection the pool will not
+    /// keep, for the caller to drop once the lock is released.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn cancel_wait(&mut self, id: WaiterId, now: Instant) {
+    #[must_use = "a connection the pool will not keep is dropped outside the lock"]
+    pub(crate) fn cancel_wait(&mut self, id: WaiterId, now: Instant) -> Option<C> {
         match self.take_grant(id) {
             Some(io) => self.give_back(io, now),
-            None => self.waiters.retain(|&(w, _)| w != id),
+            None => {
+                self.waiters.retain(|&(w, _)| w != id);
+                None
+            }
         }
     }
 
     /// Returns what a checkout that stopped (cancelled, or its driver call
     /// panicked) held. A connection being prepared goes back to the pool;
     /// one whose call was cut short is invalidated and its slot freed.
-    pub(crate) fn abandon(&mut self, held: Held<C>, now: Instant) {
+    /// Returns such a connection, for the caller to drop once the lock is
+    /// released (its destructor may call into the driver).
+    #[must_use = "a connection the pool will not keep is dropped outside the lock"]
+    pub(crate) fn abandon(&mut self, held: Held<C>, now: Instant) -> Option<C> {
         match held {
             Held::Waiter(id) => self.cancel_wait(id, now),
             Held::Slot => self.give_back(Io::Connect, now),
             Held::Out(meta) => {
                 self.invalidate(&meta, None);
                 self.release(&meta, Cow::Borrowed(""));
+                None
             }
             Held::Back(io) => self.give_back(io, now),
-            Held::Closing(meta) => self.release(&meta, Cow::Borrowed("")),
+            Held::Closing(meta) => {
+                self.release(&meta, Cow::Borrowed(""));
+                None
+            }
         }
     }
 
-    fn give_back(&mut self, io: Io<C>, now: Instant) {
+    fn give_back(&mut self, io: Io<C>, now: Instant) -> Option<C> {
         match io {
             Io::HandOut(conn, meta) | Io::Reset(conn, meta, Phase::Checkout) => {
                 // Journaled as checked out already.
@@ -450,14 +462,16 @@ impl<C> Core<C> {
                 self.free_slot();
             }
             Io::Reset(conn, meta, _) | Io::Close(conn, meta, _) => {
-                // Not from a checkout: cut short, so never reused.
-                drop(conn);
+                // Not from a checkout: cut short, so never reused; the
+                // caller drops it after the lock.
                 self.invalidate(&meta, None);
                 self.release(&meta, Cow::Borrowed(""));
+                return Some(conn);
             }
             Io::Wait(id) => self.waiters.retain(|&(w, _)| w != id),
             Io::Fail(_) | Io::Retry | Io::Done => {}
         }
+        None
     }
 
     /// A ping at checkout answered. A failure invalidates the connection
@@ -876,7 +890,10 @@ mod tests {
         let io = core.checkout(start);
         assert!(matches!(io, Io::Ping(..)));
         drop(events(&mut core));
-        core.abandon(Held::Back(io), start);
+        assert!(
+            core.abandon(Held::Back(io), start).is_none(),
+            "a checkout's connection goes back to the pool"
+        );
         assert_eq!(events(&mut core), []);
 
         // Old: recycled, cancelled, then recycled for good.
@@ -884,7 +901,10 @@ mod tests {
         let io = core.checkout(later);
         assert!(matches!(io, Io::Close(_, _, After::Reconnect)));
         assert_eq!(events(&mut core), [ev(EventKind::Recycle, "")]);
-        core.abandon(Held::Back(io), later);
+        assert!(
+            core.abandon(Held::Back(io), later).is_none(),
+            "a checkout's connection goes back to the pool"
+        );
         assert_eq!(events(&mut core), []);
         assert_eq!(core.status().checked_in, 1);
         let io = core.checkout(later);
@@ -955,7 +975,7 @@ mod tests {
         assert_eq!(woken(&mut core), [w1]);
         assert!(core.take_grant(w2).is_none());
         assert!(matches!(core.take_grant(w1), Some(Io::HandOut(1, _))));
-        core.cancel_wait(w2, now);
+        assert_eq!(core.cancel_wait(w2, now), None);
         assert_eq!(core.status().waiting, 0);
         core.check().unwrap();
     }
@@ -1208,8 +1228,23 @@ mod tests {
         core.handle_timeout(start + secs(1 << 40));
         assert_eq!(woken(&mut core), []);
         assert_eq!(core.status().waiting, 1);
-        core.cancel_wait(w, start);
+        assert_eq!(core.cancel_wait(w, start), None);
         assert_eq!(core.status().waiting, 0);
+        core.check().unwrap();
+    }
+
+    /// A connection whose reset or close was cut short (a panic, a dropped
+    /// future) is never kept: the core hands it back to the caller, which
+    /// drops it after releasing the lock (its destructor may call the
+    /// driver), and frees its slot.
+    #[test]
+    fn a_connection_cut_short_is_handed_back_to_drop_outside_the_lock() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, 0), false);
+        let a = connect(&mut core, 7, now);
+        let io = core.invalidate_out(7, a, None);
+        assert_eq!(core.abandon(Held::Back(io), now), Some(7));
+        assert_eq!(core.status().checked_out, 0);
         core.check().unwrap();
     }
 

@@ -9,7 +9,6 @@
 
 mod config;
 pub(crate) mod core;
-mod guard;
 mod shared;
 mod sync;
 #[cfg(feature = "tokio")]

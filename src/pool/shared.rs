@@ -134,7 +134,9 @@ impl<C, W: Notify> Shared<C, W> {
     /// the lock.
     pub(crate) fn abandon(&self, held: Held<C>) {
         let now = self.now();
-        self.with(|core| core.abandon(held, now));
+        // `with` releases the lock before it returns: the connection the
+        // core will not keep is dropped after it.
+        drop(self.with(|core| core.abandon(held, now)));
     }
 
     /// The end of a close the core asked for, reported without awaiting

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::PoolConfig;
 use super::core::{Held, Io, Meta, Phase, WaiterId};
-use super::guard::Guard;
 use super::shared::{Notify, Shared, shell_items};
+use crate::guard::Guard;
 use crate::{Connection, Driver, Error, Result};
 
 /// A pool of driver connections for threaded code, with SQLAlchemy's

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::PoolConfig;
 use super::core::{Held, Io, Meta, Phase, WaiterId};
-use super::guard::Guard;
 use super::shared::{Shared, shell_items};
+use crate::guard::Guard;
 use crate::{AsyncConnection, AsyncDriver, Clock, Error, Result};
 
 /// A pool of async driver connections on tokio, with the same semantics as

@@ -443,7 +443,7 @@ impl Harness {
             }
             Task::Io { io, .. } => Held::Back(io),
         };
-        self.core.abandon(held, self.now);
+        drop(self.core.abandon(held, self.now));
     }
 
     fn give_back(&mut self, i: usize, how: Ret) {

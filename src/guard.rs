@@ -1,8 +1,9 @@
-//! The one drop guard of the shells.
+//! The crate's one disarmable drop guard.
 
 /// Runs `on_drop` with the value it guards unless disarmed: what a driver
-/// call or an `.await` holds of the pool (a slot, a waiter's place, a
-/// connection) is given back if the call panics or the future is dropped.
+/// call or an `.await` holds (of the pool: a slot, a waiter's place, a
+/// connection; of the fault layer: a kill a fired rule decided) is given
+/// back or carried out if the call panics or the future is dropped.
 /// The value is reachable through `Deref`/`DerefMut` while guarded, and
 /// [`disarm`](Guard::disarm) takes it back out.
 pub(crate) struct Guard<T, F: FnOnce(T)> {
