@@ -445,6 +445,23 @@ impl<C> Core<C> {
 
     fn give_back(&mut self, io: Io<C>, now: Instant) -> Option<C> {
         match io {
+            // Opened before a dispose: closed (by the caller's drop, after
+            // the lock), never idle again.
+            Io::HandOut(conn, meta) | Io::Reset(conn, meta, Phase::Checkout)
+                if meta.generation < self.close_below =>
+            {
+                self.release(&meta, Cow::Borrowed("disposed"));
+                return Some(conn);
+            }
+            Io::Ping(conn, meta) | Io::Close(conn, meta, After::Reconnect)
+                if meta.generation < self.close_below =>
+            {
+                // Never journaled as checked out: no check-in either.
+                self.emit(Some(meta.id), EventKind::Close, "disposed");
+                self.out -= 1;
+                self.free_slot();
+                return Some(conn);
+            }
             Io::HandOut(conn, meta) | Io::Reset(conn, meta, Phase::Checkout) => {
                 // Journaled as checked out already.
                 self.emit(Some(meta.id), EventKind::Checkin, "checkout cancelled");
@@ -1246,6 +1263,49 @@ mod tests {
         assert_eq!(core.abandon(Held::Back(io), now), Some(7));
         assert_eq!(core.status().checked_out, 0);
         core.check().unwrap();
+    }
+
+    /// A checkout cancelled after a dispose does not put the connection
+    /// it was preparing back idle: opened before the dispose, it is closed
+    /// (handed back to be dropped after the lock), and its slot is freed.
+    #[test]
+    fn a_checkout_cancelled_after_a_dispose_does_not_idle_its_connection() {
+        let now = Instant::now();
+        let mut core = core(
+            CoreConfig {
+                pre_ping: true,
+                ..cfg(1, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, now);
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        // Cancelled while its ping was due, then once the ping passed.
+        for hand_out in [false, true] {
+            let io = core.checkout(now);
+            let io = if hand_out {
+                // A ping that passed: the connection is being handed out.
+                match io {
+                    Io::Ping(conn, meta) => core.pinged(conn, meta, Ok(())),
+                    other => panic!("expected a ping, got {other:?}"),
+                }
+            } else {
+                io
+            };
+            assert!(core.dispose().is_empty(), "the connection is out, being prepared");
+            drop(events(&mut core));
+            assert_eq!(core.abandon(Held::Back(io), now), Some(1));
+            assert_eq!(core.status().checked_in, 0, "idle after a dispose");
+            assert_eq!(core.status().checked_out, 0);
+            let closes = events(&mut core)
+                .iter()
+                .filter(|(k, _)| *k == EventKind::Close)
+                .count();
+            assert_eq!(closes, 1);
+            core.check().unwrap();
+            let b = connect(&mut core, 1, now);
+            assert!(matches!(core.returned(1, b, false, now), Io::Done));
+        }
     }
 
     fn core_forever() -> Core<u64> {

@@ -250,10 +250,9 @@ struct Harness {
     /// never checked out again (one checked out already may still reach
     /// its caller).
     stale: HashSet<u64>,
-    /// Those a caller held or was giving back at a `dispose`: closed when
-    /// they come back, never idle again. (A checkout cancelled after a
-    /// dispose may put its connection back idle; the next checkout
-    /// replaces it, as `stale` checks.)
+    /// Those a caller held, was giving back, or was being handed at a
+    /// `dispose`: closed when they come back (a checkout cancelled after
+    /// the dispose included), never idle again.
     disposed: HashSet<u64>,
 }
 
@@ -504,8 +503,8 @@ impl Harness {
     fn with_callers(&self) -> Vec<u64> {
         let returning = self.tasks.iter().filter_map(|t| match t {
             Task::Io {
-                io: Io::Reset(c, _, _) | Io::Close(c, _, _),
-                checkout: false,
+                io: Io::Reset(c, _, _) | Io::Close(c, _, _) | Io::HandOut(c, _) | Io::Ping(c, _),
+                ..
             } => Some(c.id),
             _ => None,
         });
