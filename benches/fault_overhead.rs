@@ -64,7 +64,7 @@ fn idle_rules() -> Vec<Rule> {
         Rule::on(Op::Query)
             .matching("(?i)^pragma")
             .error(ErrorClass::Statement),
-        Rule::on(Op::Query).conn(ConnId(u64::MAX)).disconnect(),
+        Rule::on(Op::Query).conn(ConnId(i64::MAX as u64)).disconnect(),
         Rule::on(Op::Execute)
             .matching("^INSERT")
             .probability(0.5)

@@ -268,6 +268,12 @@ impl<C> Core<C> {
         }
     }
 
+    /// Whether the core has events to journal or waiters to wake.
+    #[inline]
+    pub(crate) fn has_output(&self) -> bool {
+        !self.events.is_empty() || !self.woken.is_empty()
+    }
+
     /// Hands every waiter granted something since the last call to `f`:
     /// the shell wakes them once its lock is released.
     pub(crate) fn drain_woken(&mut self, f: impl FnMut(WaiterId)) {

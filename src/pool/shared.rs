@@ -94,9 +94,12 @@ impl<C, W: Notify> Shared<C, W> {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core<C>) -> R) -> R {
         let mut state = self.lock();
         let r = f(&mut state.core);
-        let woken = self.settle(&mut state);
-        drop(state);
-        woken.into_iter().for_each(W::notify);
+        // The common case (no journal, nobody waiting) settles nothing.
+        if state.core.has_output() {
+            let woken = self.settle(&mut state);
+            drop(state);
+            woken.into_iter().for_each(W::notify);
+        }
         r
     }
 

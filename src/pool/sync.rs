@@ -66,14 +66,24 @@ impl<D: Driver> Pool<D> {
     pub fn get(&self) -> Result<PooledConnection<D>> {
         loop {
             let io = self.inner.sh.checkout(|| self.inner.sh.clock.now());
+            // The common case, an idle connection with nothing to do, skips
+            // the loop of `drive`.
+            let io = match io {
+                Io::HandOut(conn, meta) if !conn.in_transaction() => return Ok(self.hand_out(conn, meta)),
+                io => io,
+            };
             if let Some((conn, meta)) = self.inner.drive(io)? {
-                return Ok(PooledConnection {
-                    pool: self.clone(),
-                    conn: Some(conn),
-                    meta,
-                    detached: false,
-                });
+                return Ok(self.hand_out(conn, meta));
             }
+        }
+    }
+
+    fn hand_out(&self, conn: Boxed<D>, meta: Meta) -> PooledConnection<D> {
+        PooledConnection {
+            pool: self.clone(),
+            conn: Some(conn),
+            meta,
+            detached: false,
         }
     }
 
@@ -235,7 +245,10 @@ impl<D: Driver> Drop for PooledConnection<D> {
         let inner = &self.pool.inner;
         let (dirty, now) = (conn.in_transaction(), inner.sh.now());
         let io = inner.sh.with(|core| core.returned(conn, self.meta, dirty, now));
-        _ = inner.drive(io);
+        // The common case, a clean check-in, has nothing left to do.
+        if !matches!(io, Io::Done) {
+            _ = inner.drive(io);
+        }
     }
 }
 
