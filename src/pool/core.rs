@@ -323,31 +323,52 @@ impl<C> Core<C> {
     /// Starts waiter `id`'s timeout at `now` (the shell reads its clock for
     /// a checkout that waits, even when [`uses_time`](Core::uses_time) is
     /// false). A deadline past what an `Instant` can hold means "never".
-    pub(crate) fn wait_from(&mut self, id: WaiterId, now: Instant) {
+    ///
+    /// Deadlines never decrease along the queue: waiters are served first
+    /// come, first served, with one timeout, so a later waiter's deadline
+    /// is raised to the one before it if a clock ever stepped back. That
+    /// keeps [`poll_timeout`](Core::poll_timeout) and
+    /// [`handle_timeout`](Core::handle_timeout) at the queue's front, however
+    /// many checkouts wait.
+    /// Returns the deadline set (`None`: never).
+    pub(crate) fn wait_from(&mut self, id: WaiterId, now: Instant) -> Option<Instant> {
         let deadline = self.cfg.timeout.and_then(|t| now.checked_add(t));
-        if let Some(w) = self.waiters.iter_mut().find(|(w, _)| *w == id) {
-            w.1 = deadline;
-        }
+        // The waiter was just queued: look from the back.
+        let at = self.waiters.iter().rposition(|(w, _)| *w == id)?;
+        let floor = self.waiters.range(..at).rev().find_map(|(_, d)| *d);
+        self.waiters[at].1 = match (deadline, floor) {
+            (Some(d), Some(f)) => Some(d.max(f)),
+            (deadline, _) => deadline,
+        };
+        self.waiters[at].1
     }
 
     /// The earliest deadline of a waiting checkout, if any: the shell calls
     /// [`handle_timeout`](Core::handle_timeout) once its clock reaches it.
+    /// The first started waiter's, since deadlines never decrease along
+    /// the queue.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.waiters.iter().filter_map(|(_, d)| *d).min()
+        self.waiters.iter().find_map(|(_, d)| *d)
     }
 
     /// Expires every waiter whose deadline is `now` or earlier: each is
     /// journaled as a timeout, granted [`Io::Fail`] with the timeout error
-    /// (carrying the last connect error) and queued to wake.
+    /// (carrying the last connect error) and queued to wake. Stops at the
+    /// first deadline still ahead: the later ones are no earlier.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         let mut expired = Vec::new();
-        self.waiters.retain(|&(id, deadline)| {
-            let due = deadline.is_some_and(|d| d <= now);
-            if due {
-                expired.push(id);
+        let mut i = 0;
+        while let Some(&(id, deadline)) = self.waiters.get(i) {
+            match deadline {
+                Some(d) if d <= now => {
+                    self.waiters.remove(i);
+                    expired.push(id);
+                }
+                Some(_) => break,
+                // Waits forever, or not started yet: never due.
+                None => i += 1,
             }
-            !due
-        });
+        }
         for id in expired {
             self.emit(None, EventKind::Timeout, "");
             let err = Error::timeout(

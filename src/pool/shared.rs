@@ -2,6 +2,7 @@
 //! clock, and the one way they run the core (journal its events under the
 //! lock, wake the waiters it granted after releasing it).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
@@ -31,11 +32,31 @@ impl Notify for std::task::Waker {
     }
 }
 
+/// The wake handles of the waiters the core granted something, to notify
+/// once the lock is released. Usually one or none: the first needs no
+/// allocation under the lock.
+pub(crate) struct Woken<W> {
+    first: Option<W>,
+    rest: Vec<W>,
+}
+
+impl<W: Notify> Woken<W> {
+    /// Whether nobody is to be woken.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// Wakes them all (after the lock).
+    pub(crate) fn notify(self) {
+        self.first.into_iter().chain(self.rest).for_each(W::notify);
+    }
+}
+
 /// The core and the wake handles of the checkouts waiting in it.
 pub(crate) struct State<C, W> {
     pub(crate) core: Core<C>,
-    /// Few and short-lived: a list searched linearly.
-    pub(crate) wakers: Vec<(WaiterId, W)>,
+    /// By waiter: many checkouts may wait at once.
+    pub(crate) wakers: HashMap<WaiterId, W>,
 }
 
 /// A shell's state, shared by its handles.
@@ -63,7 +84,7 @@ impl<C, W: Notify> Shared<C, W> {
             epoch: clock.now(),
             state: Mutex::new(State {
                 core,
-                wakers: Vec::new(),
+                wakers: HashMap::new(),
             }),
             journal: config.journal.clone(),
             clock,
@@ -98,22 +119,28 @@ impl<C, W: Notify> Shared<C, W> {
         if state.core.has_output() {
             let woken = self.settle(&mut state);
             drop(state);
-            woken.into_iter().for_each(W::notify);
+            woken.notify();
         }
         r
     }
 
     /// Under the lock: journals the core's events, and takes the wake
     /// handles of the waiters it granted (to notify once it is released).
-    pub(crate) fn settle(&self, state: &mut State<C, W>) -> Vec<W> {
+    pub(crate) fn settle(&self, state: &mut State<C, W>) -> Woken<W> {
         let State { core, wakers } = state;
         if let Some(journal) = &self.journal {
             core.drain_events(|e| _ = journal.record(e.conn, e.kind, e.detail));
         }
-        let mut woken = Vec::new();
+        let mut woken = Woken {
+            first: None,
+            rest: Vec::new(),
+        };
         core.drain_woken(|id| {
-            if let Some(i) = wakers.iter().position(|(w, _)| *w == id) {
-                woken.push(wakers.swap_remove(i).1);
+            if let Some(waker) = wakers.remove(&id) {
+                match woken.first {
+                    None => woken.first = Some(waker),
+                    Some(_) => woken.rest.push(waker),
+                }
             }
         });
         woken
@@ -122,13 +149,21 @@ impl<C, W: Notify> Shared<C, W> {
     /// A checkout's first decision; a wait's timeout starts at `wait_now`.
     #[inline]
     pub(crate) fn checkout(&self, wait_now: impl FnOnce() -> Instant) -> Io<C> {
+        self.checkout_timed(wait_now).0
+    }
+
+    /// [`checkout`](Shared::checkout), with the deadline of the wait it
+    /// may start (`None`: no wait, or one that never times out).
+    #[inline]
+    pub(crate) fn checkout_timed(&self, wait_now: impl FnOnce() -> Instant) -> (Io<C>, Option<Instant>) {
         let now = self.now();
         self.with(|core| {
             let io = core.checkout(now);
-            if let Io::Wait(id) = io {
-                core.wait_from(id, wait_now());
-            }
-            io
+            let deadline = match io {
+                Io::Wait(id) => core.wait_from(id, wait_now()),
+                _ => None,
+            };
+            (io, deadline)
         })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::PoolConfig;
 use super::core::{Held, Io, Meta, Phase, WaiterId};
-use super::shared::{Notify, Shared, shell_items};
+use super::shared::{Shared, shell_items};
 use crate::guard::Guard;
 use crate::{Connection, Driver, Error, Result};
 
@@ -160,19 +160,19 @@ impl<D: Driver> Inner<D> {
         let cv = Arc::new(Condvar::new());
         let slice = sh.clock.is_manual().then_some(Duration::from_millis(1));
         let mut state = sh.lock();
-        state.wakers.push((id, Arc::clone(&cv)));
+        state.wakers.insert(id, Arc::clone(&cv));
         loop {
             let now = sh.clock.now();
             state.core.handle_timeout(now);
             let granted = state.core.take_grant(id);
             if granted.is_some() {
-                state.wakers.retain(|(w, _)| *w != id);
+                state.wakers.remove(&id);
             }
             let woken = sh.settle(&mut state);
             if granted.is_some() || !woken.is_empty() {
                 // Others are woken after the lock is released.
                 drop(state);
-                woken.into_iter().for_each(Notify::notify);
+                woken.notify();
                 match granted {
                     Some(io) => return io,
                     None => {

@@ -67,9 +67,9 @@ impl<D: AsyncDriver> AsyncPool<D> {
     pub async fn get(&self) -> Result<AsyncPooledConnection<D>> {
         let inner = &*self.inner;
         loop {
-            let io = inner.sh.checkout(|| inner.wait_now());
+            let (io, deadline) = inner.sh.checkout_timed(|| inner.wait_now());
             let io = match io {
-                Io::Wait(id) => inner.wait(id).await,
+                Io::Wait(id) => inner.wait(id, deadline).await,
                 io => io,
             };
             // The usual case has nothing to await. The rare paths that
@@ -117,18 +117,16 @@ impl<D: AsyncDriver> Future for Granted<'_, D> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let id = self.id;
         let mut state = self.inner.sh.lock();
-        let slot = state.wakers.iter().position(|(w, _)| *w == id);
-        let (poll, stale) = match (state.core.take_grant(id), slot) {
-            (Some(io), slot) => (Poll::Ready(io), slot.map(|i| state.wakers.swap_remove(i).1)),
-            (None, Some(i)) if state.wakers[i].1.will_wake(cx.waker()) => (Poll::Pending, None),
-            (None, Some(i)) => (
-                Poll::Pending,
-                Some(std::mem::replace(&mut state.wakers[i].1, cx.waker().clone())),
-            ),
-            (None, None) => {
-                state.wakers.push((id, cx.waker().clone()));
-                (Poll::Pending, None)
-            }
+        let (poll, stale) = match state.core.take_grant(id) {
+            Some(io) => (Poll::Ready(io), state.wakers.remove(&id)),
+            None => match state.wakers.get_mut(&id) {
+                Some(waker) if waker.will_wake(cx.waker()) => (Poll::Pending, None),
+                Some(waker) => (Poll::Pending, Some(std::mem::replace(waker, cx.waker().clone()))),
+                None => {
+                    state.wakers.insert(id, cx.waker().clone());
+                    (Poll::Pending, None)
+                }
+            },
         };
         drop(state);
         // Dropped after the lock: no destructor under the pool lock.
@@ -150,26 +148,31 @@ impl<D: AsyncDriver> Inner<D> {
 
     /// Waits as waiter `id` until the core grants it something: a
     /// connection, a slot, or the timeout error once it expired the wait.
-    /// Sleeps until the core's earliest deadline; a manual pool clock wakes
-    /// no one, so it is polled.
-    async fn wait(&self, id: WaiterId) -> Io<D::Connection> {
+    /// Sleeps until `deadline`, the wait's own (the core's answer to its
+    /// checkout), then has the core expire what is due and sleeps until
+    /// the core's earliest deadline; a manual pool clock wakes no one, so
+    /// it is polled.
+    async fn wait(&self, id: WaiterId, mut deadline: Option<Instant>) -> Io<D::Connection> {
         let guard = Guard::new((), |()| self.sh.abandon(Held::Waiter(id)));
+        let manual = self.sh.clock.is_manual();
         loop {
-            let left = self.sh.with(|core| {
-                let now = self.wait_now();
-                core.handle_timeout(now);
-                core.poll_timeout().map(|d| d.saturating_duration_since(now))
-            });
-            let left = if self.sh.clock.is_manual() {
-                Some(Duration::from_millis(1))
-            } else {
-                left
-            };
             let granted = Granted { inner: self, id };
-            let io = match left.and_then(|d| tokio::time::Instant::now().checked_add(d)) {
+            let until = if manual {
+                tokio::time::Instant::now().checked_add(Duration::from_millis(1))
+            } else {
+                // The pool's clock is tokio's here (see `wait_now`).
+                deadline.map(tokio::time::Instant::from_std)
+            };
+            let io = match until {
                 Some(until) => match tokio::time::timeout_at(until, granted).await {
                     Ok(io) => io,
-                    Err(_) => continue,
+                    Err(_) => {
+                        deadline = self.sh.with(|core| {
+                            core.handle_timeout(self.wait_now());
+                            core.poll_timeout()
+                        });
+                        continue;
+                    }
                 },
                 None => granted.await,
             };
@@ -230,7 +233,13 @@ impl<D: AsyncDriver> Inner<D> {
                     drop(conn.disarm());
                     sh.with(|core| core.closed(&meta, after, result.as_ref().map(|_| ())))
                 }
-                Io::Wait(id) => self.wait(id).await,
+                // Only a checkout starts a wait (`get` handles it); should a
+                // decision ever start one, it wakes at the core's earliest
+                // deadline and looks again.
+                Io::Wait(id) => {
+                    let deadline = sh.with(|core| core.poll_timeout());
+                    self.wait(id, deadline).await
+                }
                 Io::Fail(err) => return Err(err),
                 Io::Retry | Io::Done => return Ok(None),
             }
