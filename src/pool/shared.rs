@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -32,6 +33,29 @@ impl Notify for std::task::Waker {
     }
 }
 
+/// Hashes a [`WaiterId`], a counter the core hands out, with one
+/// multiplication (Fibonacci hashing): the waker table is looked up under
+/// the pool's lock, where SipHash's cost showed. Ids are not chosen by
+/// anyone outside the pool, so no flooding defence is needed.
+#[derive(Default)]
+pub(crate) struct WaiterHasher(u64);
+
+impl Hasher for WaiterHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The wake handles of the waiters the core granted something, to notify
 /// once the lock is released. Usually one or none: the first needs no
 /// allocation under the lock.
@@ -56,7 +80,7 @@ impl<W: Notify> Woken<W> {
 pub(crate) struct State<C, W> {
     pub(crate) core: Core<C>,
     /// By waiter: many checkouts may wait at once.
-    pub(crate) wakers: HashMap<WaiterId, W>,
+    pub(crate) wakers: HashMap<WaiterId, W, BuildHasherDefault<WaiterHasher>>,
 }
 
 /// A shell's state, shared by its handles.
@@ -84,7 +108,7 @@ impl<C, W: Notify> Shared<C, W> {
             epoch: clock.now(),
             state: Mutex::new(State {
                 core,
-                wakers: HashMap::new(),
+                wakers: HashMap::default(),
             }),
             journal: config.journal.clone(),
             clock,

@@ -9,6 +9,7 @@
 //! runtime it is checked in dirty and rolled back at its next checkout.
 //! Either way no borrower ever receives it inside a transaction.
 
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -119,11 +120,11 @@ impl<D: AsyncDriver> Future for Granted<'_, D> {
         let mut state = self.inner.sh.lock();
         let (poll, stale) = match state.core.take_grant(id) {
             Some(io) => (Poll::Ready(io), state.wakers.remove(&id)),
-            None => match state.wakers.get_mut(&id) {
-                Some(waker) if waker.will_wake(cx.waker()) => (Poll::Pending, None),
-                Some(waker) => (Poll::Pending, Some(std::mem::replace(waker, cx.waker().clone()))),
-                None => {
-                    state.wakers.insert(id, cx.waker().clone());
+            None => match state.wakers.entry(id) {
+                Entry::Occupied(waker) if waker.get().will_wake(cx.waker()) => (Poll::Pending, None),
+                Entry::Occupied(mut waker) => (Poll::Pending, Some(waker.insert(cx.waker().clone()))),
+                Entry::Vacant(slot) => {
+                    slot.insert(cx.waker().clone());
                     (Poll::Pending, None)
                 }
             },
