@@ -1335,6 +1335,41 @@ mod tests {
         }
     }
 
+    /// `total` adds what is idle and what is out.
+    #[test]
+    fn total_counts_idle_and_out_connections() {
+        let status = PoolStatus {
+            checked_in: 2,
+            checked_out: 3,
+            ..PoolStatus::default()
+        };
+        assert_eq!(status.total(), 5);
+    }
+
+    /// The core reads `now` only for recycle and for a pre-ping limited to
+    /// idle connections; each alone is enough.
+    #[test]
+    fn uses_time_only_for_recycle_or_a_pre_ping_by_idle_time() {
+        let with = |recycle: bool, pre_ping: bool, idle: bool| {
+            core(
+                CoreConfig {
+                    recycle: recycle.then_some(Duration::from_secs(1)),
+                    pre_ping,
+                    pre_ping_idle: idle.then_some(Duration::from_secs(1)),
+                    ..cfg(1, 0)
+                },
+                false,
+            )
+            .uses_time()
+        };
+        assert!(with(true, false, false));
+        assert!(with(false, true, true));
+        assert!(with(true, true, true));
+        assert!(!with(false, true, false));
+        assert!(!with(false, false, true));
+        assert!(!with(false, false, false));
+    }
+
     fn core_forever() -> Core<u64> {
         core(
             CoreConfig {
