@@ -255,3 +255,28 @@ fn run_script_runs_every_statement_and_a_disconnect_invalidates(
         async: unreachable!("run_script is the threaded engine's"),
     )
 }
+
+/// `query` returns the driver's rows, on both engines, and an engine
+/// connection debug-prints as what it is.
+#[tokio::test]
+async fn query_returns_the_rows_on_both_engines() {
+    use dbfault::{AsyncEngine, AsyncPool, Blocking, Engine, Pool, Value};
+    const SQL: &str = "SELECT 1 UNION ALL SELECT 2";
+    let db = dbfault::testing::fresh_database().expect("the fixture database");
+
+    let engine = Engine::new(Pool::new(db.clone(), PoolConfig::new()).unwrap());
+    let mut conn = engine.connect().unwrap();
+    let rows = conn.query(SQL, &[]).unwrap();
+    let values: Vec<_> = rows.iter().map(|r| r.get(0).and_then(Value::as_i64)).collect();
+    assert_eq!(values, [Some(1), Some(2)]);
+    let shown = format!("{conn:?}");
+    assert!(shown.starts_with("EngineConnection"), "{shown}");
+
+    let engine = AsyncEngine::new(AsyncPool::new(Blocking::new(db), PoolConfig::new()).unwrap());
+    let mut conn = engine.connect().await.unwrap();
+    let rows = conn.query(SQL, &[]).await.unwrap();
+    let values: Vec<_> = rows.iter().map(|r| r.get(0).and_then(Value::as_i64)).collect();
+    assert_eq!(values, [Some(1), Some(2)]);
+    let shown = format!("{conn:?}");
+    assert!(shown.starts_with("AsyncEngineConnection"), "{shown}");
+}
