@@ -192,30 +192,14 @@ async fn a_cancelled_disconnect_after_apply_still_kills_the_connection(
     assert!(err.is_disconnect() && err.is_injected(), "{err}");
 }
 
-/// Runs `f` on a thread of its own; `Some(result)` if it ended within
-/// `limit` of real time (a bound against a hang, not a timing assertion).
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).ok()
-}
-
-/// Promise (docs/fault-model.md, Actions): "In async code the caller may
-/// also give up [a hang] by dropping the future, for instance with a
-/// timeout; the connection is then left as it was"; ARCHITECTURE.md:
-/// "Nothing the kit hands a user can hang a test". Over `Blocking` (any
-/// sync driver on tokio, here the sync fault layer over SQLite), a hang
-/// rule's call cannot be given up: the dropped future blocks the runtime
-/// thread until the call ends (`WaitOnDrop`), and the call ends only when
-/// the rule is disarmed, which the test does after its timeout returns:
-/// the timeout never returns, the test deadlocks.
-/// Cause: src/driver/tokio.rs `blocking` / `WaitOnDrop::drop` (waits
-/// unboundedly in `Drop`) with src/fault/faults.rs `wait_disarmed`.
+/// A call that a hang rule holds under `Blocking` (here the sync fault
+/// layer over SQLite on tokio's blocking pool) can be given up with a
+/// timeout: dropping its future waits for the call's end only for a
+/// bounded time, so the test goes on, disarms the rule, and the connection
+/// serves again. Run on a `Worker`, so a deadlock fails the test.
 #[test]
 fn a_hung_call_under_blocking_can_be_given_up_with_a_timeout() {
-    let done = within(Duration::from_secs(5), || {
+    let done = common::fault::Worker::spawn(|| {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -237,7 +221,8 @@ fn a_hung_call_under_blocking_can_be_given_up_with_a_timeout() {
             conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)", &[])
                 .await
         })
-    });
+    })
+    .wait();
     assert!(
         done.is_some(),
         "dropping a hung Blocking call blocked until the rule was disarmed: deadlock"
