@@ -1067,15 +1067,7 @@ mod tests {
     #[test]
     fn ping_and_reset_failures_are_journaled_with_their_error() {
         let now = Instant::now();
-        let mut core = core(
-            CoreConfig {
-                pre_ping: true,
-                ..cfg(2, 0)
-            },
-            true,
-        );
-        let a = connect(&mut core, 1, now);
-        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let mut core = pre_ping_core_with_one_idle(2, now);
         let Io::Ping(1, meta) = core.checkout(now) else {
             panic!()
         };
@@ -1142,15 +1134,7 @@ mod tests {
     #[test]
     fn a_connection_invalidated_while_pinged_is_replaced() {
         let now = Instant::now();
-        let mut core = core(
-            CoreConfig {
-                pre_ping: true,
-                ..cfg(1, 0)
-            },
-            true,
-        );
-        let a = connect(&mut core, 1, now);
-        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let mut core = pre_ping_core_with_one_idle(1, now);
         let Io::Ping(1, meta) = core.checkout(now) else {
             panic!("an idle connection is pinged")
         };
@@ -1298,15 +1282,7 @@ mod tests {
     #[test]
     fn a_checkout_cancelled_after_a_dispose_does_not_idle_its_connection() {
         let now = Instant::now();
-        let mut core = core(
-            CoreConfig {
-                pre_ping: true,
-                ..cfg(1, 0)
-            },
-            true,
-        );
-        let a = connect(&mut core, 1, now);
-        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let mut core = pre_ping_core_with_one_idle(1, now);
         // Cancelled while its ping was due, then once the ping passed.
         for hand_out in [false, true] {
             let io = core.checkout(now);
@@ -1368,6 +1344,21 @@ mod tests {
         assert!(!with(false, true, false));
         assert!(!with(false, false, true));
         assert!(!with(false, false, false));
+    }
+
+    /// A journaling core of `size` with pre-ping on, its connection 1
+    /// opened and returned idle at `now`.
+    fn pre_ping_core_with_one_idle(size: usize, now: Instant) -> Core<u64> {
+        let mut core = core(
+            CoreConfig {
+                pre_ping: true,
+                ..cfg(size, 0)
+            },
+            true,
+        );
+        let a = connect(&mut core, 1, now);
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        core
     }
 
     fn core_forever() -> Core<u64> {

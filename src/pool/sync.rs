@@ -87,6 +87,13 @@ impl<D: Driver> Pool<D> {
         }
     }
 
+    /// The earliest deadline of a waiting checkout, as the core keeps it
+    /// (the fixtures' clock moves to it when the pool sits idle).
+    #[cfg_attr(not(all(feature = "rstest", feature = "sqlite")), allow(dead_code))]
+    pub(crate) fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.inner.sh.lock().core.poll_timeout()
+    }
+
     /// Closes every idle connection now; connections out are closed when
     /// they come back. The pool stays usable and its counters stay
     /// consistent throughout.

@@ -36,7 +36,6 @@
 //! a_refused_connect_costs_no_slot(faulty_sqlite_pool::default());
 //! ```
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -122,11 +121,10 @@ fn plain<D: Driver>(
 ) -> PlainPool<D> {
     let clock = Clock::manual();
     let journal = Journal::with_clock(clock.clone());
-    let timeout = config.timeout;
     let pool = Pool::new(driver, configured(config, &journal)).expect("a valid pool configuration");
     PlainPool {
         engine: Engine::new(pool.clone()),
-        ticker: Ticker::start(pool.clone(), journal.clone(), timeout),
+        ticker: Ticker::start(pool.clone(), journal.clone()),
         pool,
         journal,
         clock,
@@ -145,11 +143,10 @@ fn faulty<D: Driver>(
     let journal = Journal::with_clock(clock.clone());
     let driver = FaultyDriver::new(driver).with_journal(journal.clone());
     let faults = driver.faults();
-    let timeout = config.timeout;
     let pool = Pool::new(driver, configured(config, &journal)).expect("a valid pool configuration");
     FaultyPool {
         engine: Engine::new(pool.clone()),
-        ticker: Ticker::start(pool.clone(), journal.clone(), timeout),
+        ticker: Ticker::start(pool.clone(), journal.clone()),
         pool,
         faults,
         journal,
@@ -251,7 +248,7 @@ struct TickerFlags {
 }
 
 impl Ticker {
-    fn start<D: Driver>(pool: Pool<D>, journal: Journal, timeout: Option<Duration>) -> Ticker {
+    fn start<D: Driver>(pool: Pool<D>, journal: Journal) -> Ticker {
         let shared = Arc::new(TickerFlags {
             on: AtomicBool::new(true),
             stop: AtomicBool::new(false),
@@ -261,17 +258,18 @@ impl Ticker {
             .name("dbfault-fixture-clock".to_owned())
             .spawn(move || {
                 let clock = journal.clock().clone();
-                let mut idle = Idle::new(timeout);
+                let mut idle = Idle::default();
                 while !flags.stop.load(Ordering::Acquire) {
                     std::thread::park_timeout(POLL);
                     if !flags.on.load(Ordering::Acquire) {
-                        idle = Idle::new(timeout);
+                        idle = Idle::default();
                         continue;
                     }
                     let seen = Seen {
                         status: pool.status(),
                         events: journal.len(),
                         now: clock.now(),
+                        deadline: pool.next_deadline(),
                     };
                     if let Some(by) = idle.observe(seen) {
                         clock.advance(by);
@@ -316,61 +314,37 @@ struct Seen {
     status: PoolStatus,
     events: usize,
     now: Instant,
+    /// The earliest waiting checkout's deadline, as the pool's core keeps
+    /// it (`None`: none, or one that waits forever).
+    deadline: Option<Instant>,
 }
 
 /// The ticker's decision, sans IO: given successive looks at the pool,
 /// when to advance the clock and by how much.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Idle {
-    /// The pool's timeout; `None` (wait forever): the clock never moves.
-    timeout: Option<Duration>,
-    /// When each waiting checkout was first seen waiting, oldest first (a
-    /// checkout waits from before it is seen, so its deadline is no later
-    /// than this plus the timeout).
-    since: VecDeque<Instant>,
     last: Option<Seen>,
     unchanged: u32,
 }
 
 impl Idle {
-    fn new(timeout: Option<Duration>) -> Idle {
-        Idle {
-            timeout,
-            since: VecDeque::new(),
-            last: None,
-            unchanged: 0,
-        }
-    }
-
     /// Takes one look; returns how far to advance the clock, if at all:
-    /// to the oldest waiter's deadline once [`IDLE_POLLS`] looks in a row
-    /// found waiters and nothing else changing.
+    /// to the earliest waiter's deadline, once [`IDLE_POLLS`] looks in a
+    /// row found waiters and nothing else changing. A deadline already
+    /// passed needs nothing: the waiting checkout expires it itself.
     fn observe(&mut self, seen: Seen) -> Option<Duration> {
-        let waiting = seen.status.waiting;
-        // Waiters leave oldest first (grants and timeouts are FIFO).
-        while self.since.len() > waiting {
-            self.since.pop_front();
-        }
-        while self.since.len() < waiting {
-            self.since.push_back(seen.now);
-        }
         if self.last == Some(seen) {
             self.unchanged += 1;
         } else {
             self.unchanged = 0;
             self.last = Some(seen);
         }
-        if waiting == 0 || self.unchanged < IDLE_POLLS {
+        if seen.status.waiting == 0 || self.unchanged < IDLE_POLLS {
             return None;
         }
         self.unchanged = 0;
-        let timeout = self.timeout?;
-        // A deadline past what an `Instant` holds is never reached.
-        let deadline = self.since[0].checked_add(timeout)?;
-        let by = deadline.saturating_duration_since(seen.now);
-        // Past the estimated deadline and still waiting: a whole timeout
-        // more certainly ends it.
-        Some(if by.is_zero() { timeout } else { by })
+        let by = seen.deadline?.saturating_duration_since(seen.now);
+        (!by.is_zero()).then_some(by)
     }
 }
 
@@ -389,10 +363,11 @@ mod tests {
     fn the_clock_moves_only_after_a_waiter_sat_idle_and_then_to_its_deadline() {
         let t0 = Instant::now();
         let timeout = Duration::from_secs(30);
-        let look = |waiting, events, after: u64| Seen {
+        let look = |waiting, events, after: u64, deadline: Option<u64>| Seen {
             status: status(waiting),
             events,
             now: t0 + Duration::from_secs(after),
+            deadline: deadline.map(|d| t0 + Duration::from_secs(d)),
         };
         // The same look IDLE_POLLS times (nothing moves), then once more.
         let settle = |idle: &mut Idle, seen: Seen| {
@@ -401,29 +376,35 @@ mod tests {
             }
             idle.observe(seen)
         };
-        let mut idle = Idle::new(Some(timeout));
+        let mut idle = Idle::default();
         // No waiter: never.
-        assert_eq!(settle(&mut idle, look(0, 3, 0)), None);
-        assert_eq!(settle(&mut idle, look(0, 3, 0)), None);
-        // A waiter seen at +0s, and an event just before it would move.
+        assert_eq!(settle(&mut idle, look(0, 3, 0, None)), None);
+        assert_eq!(settle(&mut idle, look(0, 3, 0, None)), None);
+        // A waiter whose deadline is +30s, and an event just before the
+        // clock would move.
         for _ in 0..IDLE_POLLS {
-            assert_eq!(idle.observe(look(1, 4, 0)), None);
+            assert_eq!(idle.observe(look(1, 4, 0, Some(30))), None);
         }
         assert_eq!(
-            settle(&mut idle, look(1, 5, 0)),
+            settle(&mut idle, look(1, 5, 0, Some(30))),
             Some(timeout),
             "an event restarts the count"
         );
 
         // Someone else advanced 10s meanwhile: only 20s are left.
-        let mut idle = Idle::new(Some(timeout));
-        idle.observe(look(1, 5, 0));
-        assert_eq!(settle(&mut idle, look(1, 5, 10)), Some(Duration::from_secs(20)));
-        // The oldest waiter left; the second one, seen at +20s, is next.
-        idle.observe(look(2, 5, 20));
-        assert_eq!(settle(&mut idle, look(1, 6, 30)), Some(Duration::from_secs(20)));
-        // Past its estimated deadline (+50s) and still waiting: a whole
-        // timeout more.
-        assert_eq!(settle(&mut idle, look(1, 6, 60)), Some(timeout));
+        let mut idle = Idle::default();
+        assert_eq!(
+            settle(&mut idle, look(1, 5, 10, Some(30))),
+            Some(Duration::from_secs(20))
+        );
+        // The next waiter's deadline, the core's own, is the next stop.
+        assert_eq!(
+            settle(&mut idle, look(1, 6, 30, Some(50))),
+            Some(Duration::from_secs(20))
+        );
+        // A deadline reached: the waiting checkout expires it; nothing to do.
+        assert_eq!(settle(&mut idle, look(1, 6, 50, Some(50))), None);
+        // A checkout that waits forever: never.
+        assert_eq!(settle(&mut idle, look(1, 7, 50, None)), None);
     }
 }
