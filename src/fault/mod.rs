@@ -19,6 +19,39 @@
 //! and every server-wide fault is written to the journal as a `fault`
 //! event. The fault layer knows nothing of pools.
 
+/// The parts of a faulty connection's `Connection` impl that the sync and
+/// the tokio layer share word for word: the two local peeks, and `close`
+/// around its one call through the rules. `$call` runs that call, setting
+/// `$reached` when it got as far as the inner connection; `$close` closes
+/// the inner connection `$conn` when the call did not.
+macro_rules! faulty_conn_items {
+    (close($this:ident, |$reached:ident| $call:expr, |$conn:ident| $close:expr)) => {{
+        if $this.closed {
+            return Ok(());
+        }
+        let mut $reached = false;
+        let result = if $this.is_dead() { Ok(()) } else { $call };
+        if let Some(mut $conn) = $this.mark_closed($reached) {
+            let _ = $close;
+        }
+        result
+    }};
+    (peeks) => {
+        /// A killed connection is never in a transaction: the server
+        /// rolled it back when the connection died.
+        fn in_transaction(&self) -> bool {
+            self.peek_in_transaction(C::in_transaction)
+        }
+
+        /// Closed, or killed (a fired disconnect, `kill`, an outage); else
+        /// what the inner connection says. Never blocks: while an
+        /// operation holds the inner connection, only the flags answer.
+        fn is_broken(&self) -> bool {
+            self.peek_is_broken(C::is_broken)
+        }
+    };
+}
+
 mod decision;
 mod faults;
 mod plan;

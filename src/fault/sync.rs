@@ -470,38 +470,19 @@ impl<C: Connection> Connection for FaultyConnection<C> {
         self.run(Op::Ping, dialect.ping_sql(), C::ping)
     }
 
-    /// A killed connection is never in a transaction: the server rolled it
-    /// back when the connection died.
-    fn in_transaction(&self) -> bool {
-        self.peek_in_transaction(C::in_transaction)
-    }
-
-    /// Closed, or killed (a fired disconnect, `kill`, an outage); else
-    /// what the inner connection says. Never blocks: while an operation
-    /// holds the inner connection, only the flags answer.
-    fn is_broken(&self) -> bool {
-        self.peek_is_broken(C::is_broken)
-    }
+    faulty_conn_items!(peeks);
 
     /// Closes the inner connection, whatever a `close` rule does to the
     /// result. Closing a killed connection succeeds.
     fn close(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        let mut reached = false;
-        let result = if self.is_dead() {
-            Ok(())
-        } else {
-            self.run(Op::Close, "", |c| {
+        faulty_conn_items!(close(
+            self,
+            |reached| self.run(Op::Close, "", |c| {
                 reached = true;
                 c.close()
-            })
-        };
-        if let Some(mut conn) = self.mark_closed(reached) {
-            let _ = conn.close();
-        }
-        result
+            }),
+            |conn| conn.close()
+        ))
     }
 }
 

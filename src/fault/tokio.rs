@@ -250,40 +250,25 @@ impl<C: AsyncConnection> AsyncConnection for FaultyConnection<C> {
         faulty_call!(self, Op::Ping, dialect.ping_sql(), |c| c.ping())
     }
 
-    fn in_transaction(&self) -> bool {
-        self.peek_in_transaction(C::in_transaction)
-    }
-
-    /// Closed, or killed; else what the inner connection says. Never
-    /// blocks.
-    fn is_broken(&self) -> bool {
-        self.peek_is_broken(C::is_broken)
-    }
+    faulty_conn_items!(peeks);
 
     async fn close(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        let mut reached = false;
-        let result = if self.is_dead() {
-            Ok(())
-        } else {
+        faulty_conn_items!(close(
+            self,
             // In a block of its own: a rule that fails the close must not
-            // skip the bookkeeping below.
-            let reached = &mut reached;
-            let this = &*self;
-            async move {
-                faulty_call!(this, Op::Close, "", |c| {
-                    *reached = true;
-                    c.close()
-                })
-            }
-            .await
-        };
-        let conn = self.mark_closed(reached);
-        if let Some(mut conn) = conn {
-            let _ = conn.close().await;
-        }
-        result
+            // skip the bookkeeping after it.
+            |reached| {
+                let reached = &mut reached;
+                let this = &*self;
+                async move {
+                    faulty_call!(this, Op::Close, "", |c| {
+                        *reached = true;
+                        c.close()
+                    })
+                }
+                .await
+            },
+            |conn| conn.close().await
+        ))
     }
 }
