@@ -54,6 +54,9 @@ pub(crate) struct Shared {
     outage: AtomicBool,
     /// Live connections, so `kill`, `restart` and `outage` can close them.
     live: Mutex<HashMap<ConnId, Weak<dyn Kill>>>,
+    /// The last id given to a connection this fault layer numbers itself
+    /// (one attached through hooks, or made by a faulty pool manager).
+    last_conn: AtomicU64,
 }
 
 struct State {
@@ -133,6 +136,19 @@ pub(crate) trait Kill: Send + Sync {
     /// The caller then wakes operations held by a hang rule
     /// ([`Shared::wake_killed`]).
     fn kill(&self);
+
+    /// Why this connection cannot carry out `rule`, if it cannot: a
+    /// rusqlite connection attached through hooks cannot cut every
+    /// operation after applying it.
+    fn refuses(&self, _rule: &Rule) -> Option<String> {
+        None
+    }
+
+    /// What no longer reaches this connection because the user's code
+    /// replaced one of the hooks it was attached through.
+    fn lost_hook(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Shared {
@@ -152,7 +168,32 @@ impl Shared {
             armed_ops: AtomicU32::new(0),
             outage: AtomicBool::new(false),
             live: Mutex::new(HashMap::new()),
+            last_conn: AtomicU64::new(0),
         }
+    }
+
+    /// A fresh id for a connection this fault layer numbers itself.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        ConnId(self.last_conn.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// The rules armed now, in the order they were armed.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn armed_rules(&self) -> Vec<Rule> {
+        lock(&self.state)
+            .rules
+            .iter()
+            .map(|armed| armed.rule.clone())
+            .collect()
+    }
+
+    /// Why a live connection cannot carry out `rule`, or no longer hears
+    /// the rules at all; checked when a rule is armed.
+    fn refusal(&self, rule: &Rule) -> Option<String> {
+        let live: Vec<_> = lock(&self.live).values().filter_map(Weak::upgrade).collect();
+        live.iter()
+            .find_map(|conn| conn.lost_hook().or_else(|| conn.refuses(rule)))
     }
 
     pub(crate) fn set_journal(&self, journal: Journal) {
@@ -345,6 +386,12 @@ impl Shared {
     }
 }
 
+impl Default for Faults {
+    fn default() -> Self {
+        Faults::new()
+    }
+}
+
 impl Faults {
     /// Arms `rule` and returns the guard that disarms it on drop.
     ///
@@ -358,6 +405,9 @@ impl Faults {
     /// above [`Rule::MAX_DELAY`].
     pub fn arm(&self, rule: Rule) -> Result<FaultGuard> {
         let regex = validate(&rule, None)?;
+        if let Some(why) = self.shared.refusal(&rule) {
+            return Err(crate::Error::scenario(None, "action", why));
+        }
         let hits = Arc::new(AtomicU64::new(0));
         let mut state = lock(&self.shared.state);
         let id = state.next_rule;
@@ -380,6 +430,33 @@ impl Faults {
             hits,
             keep: false,
         })
+    }
+
+    /// A fault layer of its own, with no rule armed, seed 0, the system
+    /// clock and no journal: for connections the test's code opens itself
+    /// and [attaches](Faults::attach). A [`FaultyDriver`](crate::FaultyDriver)
+    /// makes its own; [`FaultyDriver::faults`](crate::FaultyDriver::faults)
+    /// hands it out.
+    pub fn new() -> Self {
+        Faults {
+            shared: Arc::new(Shared::new()),
+        }
+    }
+
+    /// Writes every fired fault and every server-side fault to `journal`,
+    /// and takes the journal's clock for delays and `after` filters.
+    #[must_use]
+    pub fn with_journal(self, journal: Journal) -> Self {
+        self.shared.set_journal(journal);
+        self
+    }
+
+    /// Uses `clock` for delays and `after` filters. A manual clock turns a
+    /// `delay` into an instant advance of that clock.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        self.shared.set_clock(clock);
+        self
     }
 
     /// Reseeds the generator behind `probability` filters.

@@ -54,6 +54,8 @@ macro_rules! faulty_conn_items {
 
 mod decision;
 mod faults;
+#[cfg(feature = "sqlite")]
+mod hooks;
 mod plan;
 mod rule;
 mod sync;

@@ -51,16 +51,15 @@ impl<D> FaultyDriver<D> {
         }
     }
 
-    /// Writes every fired fault to `journal`, and takes the journal's
-    /// clock for delays and `after` filters.
+    /// Journals to `journal`, and waits on its clock: see
+    /// [`Faults::with_journal`](crate::Faults::with_journal).
     #[must_use]
     pub fn with_journal(self, journal: Journal) -> Self {
         self.shared.set_journal(journal);
         self
     }
 
-    /// Uses `clock` for delays and `after` filters. A manual clock turns a
-    /// `delay` into an instant advance of that clock.
+    /// Waits on `clock`: see [`Faults::with_clock`](crate::Faults::with_clock).
     #[must_use]
     pub fn with_clock(self, clock: Clock) -> Self {
         self.shared.set_clock(clock);

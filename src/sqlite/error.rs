@@ -44,10 +44,13 @@ pub(super) fn error_code(err: &rusqlite::Error) -> Cow<'static, str> {
         | E::InvalidColumnType(..)
         | E::ToSqlConversionFailure(_)
         | E::Utf8Error(..) => Cow::Borrowed("DBFAULT_TYPE"),
-        E::NulError(_) | E::Empty | E::MultipleStatement | E::ExecuteReturnedResults | E::InvalidQuery => {
+        E::NulError(_) | E::MultipleStatement | E::ExecuteReturnedResults | E::InvalidQuery => {
             Cow::Borrowed("DBFAULT_SQL")
         }
         E::InvalidPath(_) => Cow::Borrowed("DBFAULT_PATH"),
+        // `Error::Empty` from rusqlite 0.41 on, named by its text so the
+        // crate builds with 0.40 too, which has no such variant.
+        _ if err.to_string() == "SQL is empty or comment only" => Cow::Borrowed("DBFAULT_SQL"),
         _ => Cow::Borrowed("DBFAULT_RUSQLITE"),
     }
 }
