@@ -66,6 +66,8 @@ mod fault;
 mod guard;
 mod journal;
 mod lock;
+#[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
+mod manager;
 mod mock;
 mod op;
 mod pool;
@@ -89,6 +91,10 @@ pub use fault::{Action, FaultGuard, FaultPlan, Faults, FaultyConnection, FaultyD
 pub use journal::{
     Event, EventKind, Journal, TimelineOptions, events_to_text, render_timeline, render_timeline_with,
 };
+#[cfg(feature = "r2d2")]
+pub use manager::JournalEvents;
+#[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
+pub use manager::{Faulted, FaultyManager, ManagerError};
 #[cfg(feature = "tokio")]
 pub use mock::{AsyncMockConnection, AsyncMockDriver};
 pub use mock::{

@@ -137,6 +137,15 @@ pub(crate) trait Kill: Send + Sync {
     /// ([`Shared::wake_killed`]).
     fn kill(&self);
 
+    /// The connection's death flag: set by [`kill`](Kill::kill), and by
+    /// the connection itself when a rule kills it.
+    fn dead(&self) -> &AtomicBool;
+
+    /// Whether the connection is dead.
+    fn is_dead(&self) -> bool {
+        self.dead().load(Ordering::Acquire)
+    }
+
     /// Why this connection cannot carry out `rule`, if it cannot: a
     /// rusqlite connection attached through hooks cannot cut every
     /// operation after applying it.
@@ -300,6 +309,18 @@ impl Shared {
             self.wake();
         }
         fired
+    }
+
+    /// Journals an event of a connection this fault layer made or
+    /// attached (a faulty pool manager's connects and pings).
+    #[cfg_attr(
+        not(any(feature = "r2d2", feature = "bb8", feature = "deadpool")),
+        allow(dead_code)
+    )]
+    pub(crate) fn record(&self, conn: Option<ConnId>, kind: EventKind, detail: String) {
+        if let Some(journal) = &lock(&self.state).journal {
+            journal.record(conn, kind, detail);
+        }
     }
 
     /// Journals a server-side fault that no rule caused.

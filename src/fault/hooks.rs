@@ -71,10 +71,6 @@ struct Hooked {
 }
 
 impl Hooked {
-    fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::Acquire)
-    }
-
     /// Kills the connection from one of its own hooks.
     fn kill_now(&self) {
         self.dead.store(true, Ordering::Release);
@@ -182,6 +178,10 @@ impl Hooked {
 }
 
 impl Kill for Hooked {
+    fn dead(&self) -> &AtomicBool {
+        &self.dead
+    }
+
     fn kill(&self) {
         self.dead.store(true, Ordering::Release);
         self.interrupt.interrupt();
@@ -417,6 +417,12 @@ impl Faults {
     /// One replaced *after* this call is noticed: [`arm`](Faults::arm)
     /// then fails, naming the connection and the hook.
     pub fn attach(&self, conn: &mut rusqlite::Connection) -> Result<ConnId> {
+        self.attach_hooks(conn).map(|(id, _)| id)
+    }
+
+    /// [`attach`](Faults::attach), answering the attachment's life (its
+    /// death flag), as a faulty pool manager keeps it.
+    pub(crate) fn attach_hooks(&self, conn: &mut rusqlite::Connection) -> Result<(ConnId, Arc<dyn Kill>)> {
         let wal = conn
             .pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
             .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
@@ -468,7 +474,7 @@ impl Faults {
             hooked.kill();
         }
         self.shared.journal(Some(hooked.id), "attach".to_owned());
-        Ok(hooked.id)
+        Ok((hooked.id, hooked))
     }
 }
 

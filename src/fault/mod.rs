@@ -63,7 +63,8 @@ mod sync;
 mod tokio;
 
 pub use self::sync::{FaultyConnection, FaultyDriver};
-pub(crate) use faults::SplitMix64;
+pub(crate) use decision::{Decision, Injected};
 pub use faults::{FaultGuard, Faults, PlanGuard};
+pub(crate) use faults::{Kill, Shared, SplitMix64};
 pub use plan::FaultPlan;
 pub use rule::{Action, Rule};

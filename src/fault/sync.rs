@@ -211,6 +211,10 @@ impl<C> Cell<C> {
 }
 
 impl<C: Send> Kill for Cell<C> {
+    fn dead(&self) -> &AtomicBool {
+        &self.dead
+    }
+
     fn kill(&self) {
         self.dead.store(true, Ordering::Release);
         // An operation in flight holds the lock (or, in async code, the
