@@ -1,32 +1,5 @@
 //! Faulty managers for the pools users already run: r2d2, bb8 and
-//! deadpool, each behind its cargo feature.
-//!
-//! [`FaultyManager`] wraps the user's own manager (r2d2_sqlite's,
-//! deadpool-sqlite's, or any other) and implements the same manager trait,
-//! so the user's pool is built as before, around it. The connections it
-//! makes are [`Faulted`]: the user's connection type behind `Deref`, with
-//! the id the fault layer knows it by. Through the [`Faults`] it was given:
-//!
-//! - a connect ([`Op::Connect`]) is refused in an outage, and a rule can
-//!   fail it, make it slow or hang it;
-//! - a validation ([`Op::Ping`]: r2d2's `is_valid`, bb8's `is_valid`,
-//!   deadpool's `recycle`) can fail, be slow or hang, and fails for a
-//!   killed connection;
-//! - a connection killed by the fault layer (a fired disconnect,
-//!   [`Faults::kill`], [`restart`](Faults::restart), [`outage`](Faults::outage))
-//!   is reported broken on return (`has_broken`), so the pool drops it;
-//! - a `rusqlite::Connection` is [attached](Faults::attach) as it is made,
-//!   so every fault of [`docs::hooks`](crate::docs::hooks) reaches the
-//!   statements the user's code runs on it.
-//!
-//! Without hooks (any other connection type), a killed connection is seen
-//! at its next validation or return; the calls in between reach the
-//! server.
-//!
-//! Connects, validations and broken connections are journaled (`connect`,
-//! `connect_failed`, `ping`, `ping_failed`, `invalidate`) when the
-//! [`Faults`] has a journal; r2d2's own pool events join them through
-//! [`JournalEvents`](crate::JournalEvents).
+//! deadpool, each behind its cargo feature. See [`FaultyManager`].
 
 use std::any::Any;
 use std::fmt;
@@ -43,8 +16,35 @@ mod r2d2;
 #[cfg(feature = "r2d2")]
 pub use self::r2d2::JournalEvents;
 
-/// A pool manager with a fault layer around the user's own: see the
-/// [module docs](self).
+/// A pool manager with a fault layer around the user's own, for r2d2,
+/// bb8 and deadpool, each behind its cargo feature.
+///
+/// [`FaultyManager`] wraps the user's own manager (r2d2_sqlite's,
+/// deadpool-sqlite's, or any other) and implements the same manager trait,
+/// so the user's pool is built as before, around it. The connections it
+/// makes are [`Faulted`]: the user's connection type behind `Deref`, with
+/// the id the fault layer knows it by. Through the [`Faults`] it was given:
+///
+/// - a connect ([`Op::Connect`]) is refused in an outage, and a rule can
+///   fail it, make it slow or hang it;
+/// - a validation ([`Op::Ping`]: r2d2's `is_valid`, bb8's `is_valid`,
+///   deadpool's `recycle`) can fail, be slow or hang, and fails for a
+///   killed connection;
+/// - a connection killed by the fault layer (a fired disconnect,
+///   [`Faults::kill`], [`restart`](Faults::restart), [`outage`](Faults::outage))
+///   is reported broken on return (`has_broken`), so the pool drops it;
+/// - a `rusqlite::Connection` is attached (`Faults::attach`) as it is made,
+///   so every fault of [`docs::hooks`](crate::docs::hooks) reaches the
+///   statements the user's code runs on it.
+///
+/// Without hooks (any other connection type), a killed connection is seen
+/// at its next validation or return; the calls in between reach the
+/// server.
+///
+/// Connects, validations and broken connections are journaled (`connect`,
+/// `connect_failed`, `ping`, `ping_failed`, `invalidate`) when the
+/// [`Faults`] has a journal; r2d2's own pool events join them through
+/// `JournalEvents` (feature `r2d2`).
 ///
 /// ```
 /// # #[cfg(feature = "r2d2")]
