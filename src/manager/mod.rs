@@ -388,6 +388,32 @@ impl<C> DerefMut for Faulted<C> {
     }
 }
 
+/// So code generic over `M::Connection: BorrowMut<rusqlite::Connection>`
+/// takes the plain manager's connection and this one alike.
+impl<C> std::borrow::Borrow<C> for Faulted<C> {
+    fn borrow(&self) -> &C {
+        &self.conn
+    }
+}
+
+impl<C> std::borrow::BorrowMut<C> for Faulted<C> {
+    fn borrow_mut(&mut self) -> &mut C {
+        &mut self.conn
+    }
+}
+
+impl<C> AsRef<C> for Faulted<C> {
+    fn as_ref(&self) -> &C {
+        &self.conn
+    }
+}
+
+impl<C> AsMut<C> for Faulted<C> {
+    fn as_mut(&mut self) -> &mut C {
+        &mut self.conn
+    }
+}
+
 impl<C> fmt::Debug for Faulted<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Faulted")
