@@ -912,6 +912,33 @@ mod tests {
         (kind, detail.to_owned())
     }
 
+    /// `has_output` is what lets a shell skip settling: true exactly while
+    /// an event waits to be journaled or a granted waiter to be woken.
+    #[test]
+    fn has_output_is_pending_events_or_pending_wake_ups() {
+        let now = Instant::now();
+        let mut quiet = core(cfg(1, 0), false);
+        assert!(!quiet.has_output());
+        let a = connect(&mut quiet, 1, now);
+        assert!(!quiet.has_output(), "not journaling: no events");
+        let Io::Wait(waiter) = quiet.checkout(now) else {
+            panic!("a full pool makes the checkout wait");
+        };
+        quiet.wait_from(waiter, now);
+        assert!(!quiet.has_output());
+        // The return grants the waiter: a wake-up to hand out.
+        quiet.returned(1, a, false, now);
+        assert!(quiet.has_output());
+        assert_eq!(woken(&mut quiet), [waiter]);
+        assert!(!quiet.has_output());
+
+        let mut journaling = core(cfg(1, 0), true);
+        connect(&mut journaling, 1, now);
+        assert!(journaling.has_output(), "the connect's events");
+        assert!(!events(&mut journaling).is_empty());
+        assert!(!journaling.has_output());
+    }
+
     /// A checkout cancelled after it decided to replace a stale connection
     /// gives the connection back; the next checkout replaces it without
     /// journaling the reason twice, and nothing journals a check-in of a

@@ -347,6 +347,18 @@ mod tests {
         Pool::new(TestDriver::default(), config).unwrap()
     }
 
+    /// `pool.get()`, failing the test rather than hanging it if the pool
+    /// makes the checkout wait: on a manual clock that nobody advances, a
+    /// wait never times out (as when the capacity rule is broken).
+    fn get(pool: &Pool<TestDriver>) -> PooledConnection<TestDriver> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pool = pool.clone();
+        std::thread::spawn(move || tx.send(pool.get()));
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the checkout waited: the pool did not hand out a connection")
+            .unwrap()
+    }
+
     #[test]
     fn recycle_and_pre_ping_idle_still_read_the_clock() {
         let clock = Clock::manual();
@@ -357,17 +369,17 @@ mod tests {
                 .pre_ping_idle(Duration::from_secs(10))
                 .clock(clock.clone()),
         );
-        let first = pool.get().unwrap().id();
+        let first = get(&pool).id();
         // Busy: no ping.
-        assert_eq!(pool.get().unwrap().id(), first);
+        assert_eq!(get(&pool).id(), first);
         assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 0);
         // Idle past pre_ping_idle: pinged.
         clock.advance(Duration::from_secs(11));
-        assert_eq!(pool.get().unwrap().id(), first);
+        assert_eq!(get(&pool).id(), first);
         assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 1);
         // Older than recycle: replaced.
         clock.advance(Duration::from_secs(50));
-        assert_ne!(pool.get().unwrap().id(), first);
+        assert_ne!(get(&pool).id(), first);
     }
 
     #[test]
@@ -375,11 +387,11 @@ mod tests {
         let clock = Clock::manual();
         let pool = pool(PoolConfig::new().size(1).pre_ping(true).clock(clock.clone()));
         assert!(!pool.inner.sh.lock().core.uses_time());
-        let first = pool.get().unwrap().id();
+        let first = get(&pool).id();
         clock.advance(Duration::from_secs(3600));
         // Still the same connection, pinged at every checkout after its first.
-        assert_eq!(pool.get().unwrap().id(), first);
-        assert_eq!(pool.get().unwrap().id(), first);
+        assert_eq!(get(&pool).id(), first);
+        assert_eq!(get(&pool).id(), first);
         assert_eq!(pool.driver().pings.load(Ordering::Relaxed), 2);
     }
 }
