@@ -71,6 +71,8 @@ mod manager;
 mod mock;
 mod op;
 mod pool;
+#[cfg(feature = "proxy")]
+mod proxy;
 mod row_ref;
 mod script;
 #[cfg(feature = "sqlite")]
@@ -108,6 +110,8 @@ pub use op::Op;
 #[cfg(feature = "tokio")]
 pub use pool::{AsyncPool, AsyncPooledConnection};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};
+#[cfg(feature = "proxy")]
+pub use proxy::FaultProxy;
 pub use row_ref::{FromValue, RowRef, RowSource, ValueRef};
 pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]

@@ -139,9 +139,17 @@ pub(crate) trait Kill: Send + Sync {
 
     /// The connection's death flag: set by [`kill`](Kill::kill), and by
     /// the connection itself when a rule kills it.
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "r2d2", feature = "bb8", feature = "deadpool")),
+        allow(dead_code)
+    )]
     fn dead(&self) -> &AtomicBool;
 
     /// Whether the connection is dead.
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "r2d2", feature = "bb8", feature = "deadpool")),
+        allow(dead_code)
+    )]
     fn is_dead(&self) -> bool {
         self.dead().load(Ordering::Acquire)
     }

@@ -63,7 +63,9 @@ mod sync;
 mod tokio;
 
 pub use self::sync::{FaultyConnection, FaultyDriver};
-pub(crate) use decision::{Decision, Injected};
+pub(crate) use decision::Decision;
+#[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
+pub(crate) use decision::Injected;
 pub use faults::{FaultGuard, Faults, PlanGuard};
 pub(crate) use faults::{Kill, Shared, SplitMix64};
 pub use plan::FaultPlan;
