@@ -10,6 +10,10 @@ use std::sync::atomic::AtomicBool;
 use crate::fault::{Decision, Injected, Kill, Shared};
 use crate::{ConnId, Dialect, Error, ErrorClass, EventKind, Faults, Op};
 
+#[cfg(feature = "bb8")]
+mod bb8;
+#[cfg(feature = "deadpool")]
+mod deadpool;
 #[cfg(feature = "r2d2")]
 mod r2d2;
 
@@ -45,6 +49,17 @@ pub use self::r2d2::JournalEvents;
 /// `connect_failed`, `ping`, `ping_failed`, `invalidate`) when the
 /// [`Faults`] has a journal; r2d2's own pool events join them through
 /// `JournalEvents` (feature `r2d2`).
+///
+/// Per pool:
+/// - **r2d2** (`ManageConnection`): `connect`, `is_valid` (a ping) and
+///   `has_broken` as above; waits block the thread.
+/// - **bb8** (`ManageConnection`): the same, async; waits are on tokio's
+///   clock (or the fault layer's manual one).
+/// - **deadpool** (`managed::Manager`): `create` is the connect; `recycle`
+///   is the ping, and since deadpool has no `has_broken`, it is also where
+///   a killed connection is refused, so the pool drops it at its next
+///   checkout. deadpool-sqlite's connections (`SyncWrapper<rusqlite::Connection>`)
+///   are attached under their lock as they are made.
 ///
 /// ```
 /// # #[cfg(feature = "r2d2")]
@@ -157,6 +172,22 @@ impl<M> FaultyManager<M> {
     }
 
     fn life_of<C: Any>(&self, conn: &mut C) -> Result<Life, Error> {
+        #[cfg(all(feature = "deadpool", feature = "sqlite"))]
+        if let Some(wrapper) =
+            (conn as &mut dyn Any).downcast_mut::<deadpool_sync::SyncWrapper<rusqlite::Connection>>()
+        {
+            // deadpool-sqlite's connection: attached under its lock, which
+            // nothing else holds yet.
+            let mut guard = wrapper
+                .lock()
+                .map_err(|_| Error::config("attach", "the new connection's mutex is poisoned"))?;
+            let (id, kill) = self.faults.attach_hooks(&mut guard)?;
+            return Ok(Life {
+                id,
+                kill,
+                shared: Arc::clone(&self.faults.shared),
+            });
+        }
         #[cfg(feature = "sqlite")]
         if let Some(sqlite) = (conn as &mut dyn Any).downcast_mut::<rusqlite::Connection>() {
             let (id, kill) = self.faults.attach_hooks(sqlite)?;
@@ -173,19 +204,19 @@ impl<M> FaultyManager<M> {
     /// What a validation must do before it reaches the inner manager:
     /// `Err` fails it (journaled), for a dead connection or a rule that
     /// fails it.
-    fn before_ping<C>(&self, conn: &Faulted<C>) -> Result<Prelude, Error> {
+    fn before_ping(&self, life: &Life) -> Result<Prelude, Error> {
         let shared = &self.faults.shared;
-        let prelude = if conn.is_dead() {
-            Err(Injected::new(&Managed).killed(Op::Ping, conn.id()))
+        let prelude = if life.kill.is_dead() {
+            Err(Injected::new(&Managed).killed(Op::Ping, life.id))
         } else {
-            let decision = shared.decision(Op::Ping, "", Some(conn.id()), &Managed);
+            let decision = shared.decision(Op::Ping, "", Some(life.id), &Managed);
             if let Some(Decision::Kill(_)) = decision {
-                conn.life.kill_now(shared);
+                life.kill_now(shared);
             }
             Prelude::of(decision)
         };
         if let Err(err) = &prelude {
-            shared.record(Some(conn.id()), EventKind::PingFailed, err.to_string());
+            shared.record(Some(life.id), EventKind::PingFailed, err.to_string());
         }
         prelude
     }
@@ -220,6 +251,7 @@ impl<M> FaultyManager<M> {
     }
 
     /// `has_broken`: a connection the fault layer killed is broken.
+    #[cfg_attr(not(any(feature = "r2d2", feature = "bb8")), allow(dead_code))]
     fn broken<C>(&self, conn: &Faulted<C>, inner_says: bool) -> bool {
         let broken = inner_says || conn.is_dead();
         if broken {
@@ -230,6 +262,52 @@ impl<M> FaultyManager<M> {
             );
         }
         broken
+    }
+
+    /// A connect, for the async pools: the rules, then `connect`, the
+    /// inner manager's.
+    #[cfg(feature = "tokio")]
+    async fn connect_async<C, E, F>(&self, connect: F) -> Result<Faulted<C>, ManagerError<E>>
+    where
+        C: Any,
+        E: fmt::Display,
+        F: std::future::Future<Output = Result<C, E>>,
+    {
+        let prelude = self
+            .before_connect()
+            .map_err(|err| self.failed_connect(err.into()))?;
+        if let Some(waiting) = prelude.wait {
+            self.wait_async(waiting, None).await;
+            self.still_up().map_err(|err| self.failed_connect(err.into()))?;
+        }
+        let conn = connect
+            .await
+            .map_err(|err| self.failed_connect(ManagerError::Inner(err)))?;
+        self.adopt(conn, prelude.cut.is_some())
+            .map_err(|err| self.failed_connect(err.into()))
+    }
+
+    /// What a validation does before the inner manager's, for the async
+    /// pools: the rules and their waits. `Ok` holds the error to cut the
+    /// connection with once the inner validation is done, if a rule said
+    /// so (see [`ping_done`](Self::ping_done)).
+    #[cfg(feature = "tokio")]
+    async fn before_ping_async(&self, life: &Life) -> Result<Option<Error>, Error> {
+        let prelude = self.before_ping(life)?;
+        if let Some(waiting) = prelude.wait {
+            self.wait_async(waiting, Some(life.kill.dead())).await;
+        }
+        Ok(prelude.cut)
+    }
+
+    /// Waits as an async pool does: on tokio's clock, or the fault
+    /// layer's manual one.
+    #[cfg(feature = "tokio")]
+    async fn wait_async(&self, waiting: Waiting, dead: Option<&AtomicBool>) {
+        match waiting {
+            Waiting::Sleep(d) => self.faults.shared.sleep_async(d).await,
+            Waiting::Hang(rule) => self.faults.shared.wait_disarmed_async(rule, dead).await,
+        }
     }
 
     fn failed_connect<E: fmt::Display>(&self, err: ManagerError<E>) -> ManagerError<E> {

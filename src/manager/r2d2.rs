@@ -53,7 +53,7 @@ impl<M: r2d2::ManageConnection> r2d2::ManageConnection for FaultyManager<M> {
     }
 
     fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
-        let prelude = self.before_ping(conn)?;
+        let prelude = self.before_ping(&conn.life)?;
         if let Some(waiting) = prelude.wait {
             self.wait_blocking(waiting, Some(conn.life.kill.dead()));
         }
