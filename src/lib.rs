@@ -112,6 +112,9 @@ pub use pool::{AsyncPool, AsyncPooledConnection};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConnection, ResetOnReturn};
 #[cfg(feature = "proxy")]
 pub use proxy::FaultProxy;
+#[cfg(feature = "proxy")]
+#[doc(hidden)]
+pub use proxy::fuzz_wire;
 pub use row_ref::{FromValue, RowRef, RowSource, ValueRef};
 pub use script::{Statement, run_script, split_statements};
 #[cfg(feature = "sqlite")]

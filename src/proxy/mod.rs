@@ -155,6 +155,35 @@ impl FaultProxy {
     }
 }
 
+/// Runs the proxy's message readers over `data` as each side would send
+/// it: the startup packet, then frontend messages (and the Query, Parse
+/// and Bind readers), then, separately, backend messages. For the fuzz
+/// target: whatever the bytes, this returns, and never panics.
+#[doc(hidden)]
+pub fn fuzz_wire(data: &[u8]) {
+    let mut rest = data;
+    if let Ok(Some((_, len))) = wire::startup(rest) {
+        rest = &rest[len..];
+    }
+    while let Ok(Some((tag, len))) = wire::client_frame(rest) {
+        let msg = &rest[..len];
+        let _ = match tag {
+            b'Q' => wire::query_text(msg).map(|sql| {
+                let _ = wire::classify(sql);
+            }),
+            b'P' => wire::parse_message(msg).map(drop),
+            b'B' => wire::bind_names(msg).map(drop),
+            _ => Ok(()),
+        };
+        rest = &rest[len..];
+    }
+    let mut rest = data;
+    while let Ok(Some((_, len))) = wire::server_frame(rest) {
+        let _ = wire::reply(&rest[..len]);
+        rest = &rest[len..];
+    }
+}
+
 impl Drop for FaultProxy {
     /// Stops accepting, and ends every connection under way (their
     /// sockets close; the server rolls back what they left open).

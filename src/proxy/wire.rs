@@ -425,6 +425,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever either side sends, the readers answer or refuse.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_readers(data: Vec<u8>) {
+            crate::proxy::fuzz_wire(&data);
+        }
+
+        /// The same, on well-framed messages of any type and body.
+        #[test]
+        fn arbitrary_bodies_never_panic_the_readers(tag: u8, body: Vec<u8>) {
+            crate::proxy::fuzz_wire(&msg(tag, &body));
+        }
+    }
+
     #[test]
     fn a_raise_statement_quotes_the_message() {
         let sql = raise_sql("40001", "it's $dbfault$ injected");
