@@ -370,3 +370,75 @@ async fn an_unreachable_server_is_a_fatal_error_that_names_it() {
     let message = err.as_db_error().unwrap().message();
     assert!(message.contains(&upstream), "{message}");
 }
+
+/// The proxy's URL for `config`'s user and database.
+fn proxy_url(proxy: &FaultProxy, config: &tokio_postgres::Config) -> String {
+    proxy.url(
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("test"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_postgres_client_and_r2d2_postgres_work_and_recover_from_a_restart() {
+    let faults = Faults::new();
+    let Some((upstream, config)) = server().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(upstream, &faults).await.unwrap();
+    let url = proxy_url(&proxy, &config);
+    let restarts = faults.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let one: i32 = client.query_one("SELECT $1::INT4", &[&1i32]).unwrap().get(0);
+        assert_eq!(one, 1);
+
+        let manager = r2d2_postgres::PostgresConnectionManager::new(url.parse().unwrap(), postgres::NoTls);
+        let pool = r2d2::Pool::builder().max_size(2).build(manager).unwrap();
+        pool.get().unwrap().simple_query("SELECT 1").unwrap();
+        restarts.restart();
+        assert!(client.simple_query("SELECT 1").is_err(), "killed by the restart");
+        // r2d2_postgres validates at checkout and replaces the dead ones.
+        pool.get().unwrap().simple_query("SELECT 1").unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bb8_postgres_and_deadpool_postgres_work_and_recover_from_a_restart() {
+    let faults = Faults::new();
+    let Some((upstream, config)) = server().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(upstream, &faults).await.unwrap();
+    let url = proxy_url(&proxy, &config);
+
+    let manager = bb8_postgres::PostgresConnectionManager::new_from_stringlike(&url, NoTls).unwrap();
+    let bb8 = bb8::Pool::builder().max_size(2).build(manager).await.unwrap();
+    bb8.get().await.unwrap().simple_query("SELECT 1").await.unwrap();
+
+    let mut cfg = deadpool_postgres::Config::new();
+    cfg.url = Some(url.clone());
+    let deadpool = cfg
+        .create_pool(Some(deadpool_postgres::Runtime::Tokio1), NoTls)
+        .unwrap();
+    deadpool
+        .get()
+        .await
+        .unwrap()
+        .simple_query("SELECT 1")
+        .await
+        .unwrap();
+
+    faults.restart();
+    // Both validate (or recycle) at checkout: the dead connections go.
+    bb8.get().await.unwrap().simple_query("SELECT 1").await.unwrap();
+    deadpool
+        .get()
+        .await
+        .unwrap()
+        .simple_query("SELECT 1")
+        .await
+        .unwrap();
+}
