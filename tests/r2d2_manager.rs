@@ -145,6 +145,28 @@ fn a_failed_validation_replaces_the_connection() {
 }
 
 #[test]
+fn each_checkout_is_a_journaled_ping_and_a_connection_killed_while_idle_fails_it() {
+    let bank = Bank::new();
+    let journal = Journal::new();
+    let faults = Faults::new().with_journal(journal.clone());
+    let pool = bank.pool(&faults, Some(&journal));
+    let first = pool.get().unwrap().id();
+    // Back in the pool, idle, when the fault layer kills it: r2d2's next
+    // checkout takes it first, validates it and drops it.
+    assert!(faults.kill(first));
+    let conn = pool.get().unwrap();
+    assert_ne!(conn.id(), first);
+    expect(&journal).in_order([
+        ev(EventKind::Ping).conn(first),
+        ev(EventKind::Checkout).conn(first),
+        ev(EventKind::Fault).conn(first).detail("kill"),
+        ev(EventKind::PingFailed).conn(first),
+        ev(EventKind::Ping).conn(conn.id()),
+        ev(EventKind::Checkout).conn(conn.id()),
+    ]);
+}
+
+#[test]
 fn a_commit_applied_then_cut_reaches_the_users_transfer() {
     let bank = Bank::new();
     let faults = Faults::new();

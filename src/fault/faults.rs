@@ -51,6 +51,11 @@ pub(crate) struct Shared {
     /// skips the state lock. Rewritten under the state lock whenever the
     /// rules change.
     armed_ops: AtomicU32,
+    /// Whether the state has a journal: set, under the state lock, when
+    /// one is given (never unset), so that journaling a connection's
+    /// routine events (a faulty pool manager's pings) skips the lock when
+    /// nothing would be written.
+    journaled: AtomicBool,
     outage: AtomicBool,
     /// Live connections, so `kill`, `restart` and `outage` can close them.
     live: Mutex<HashMap<ConnId, Weak<dyn Kill>>>,
@@ -183,6 +188,7 @@ impl Shared {
             #[cfg(feature = "tokio")]
             notify: tokio::sync::Notify::new(),
             armed_ops: AtomicU32::new(0),
+            journaled: AtomicBool::new(false),
             outage: AtomicBool::new(false),
             live: Mutex::new(HashMap::new()),
             last_conn: AtomicU64::new(0),
@@ -217,6 +223,7 @@ impl Shared {
         let mut state = lock(&self.state);
         state.clock = journal.clock().clone();
         state.journal = Some(journal);
+        self.journaled.store(true, Ordering::Release);
     }
 
     pub(crate) fn set_clock(&self, clock: Clock) {
@@ -325,7 +332,18 @@ impl Shared {
         not(any(feature = "r2d2", feature = "bb8", feature = "deadpool")),
         allow(dead_code)
     )]
+    #[inline]
     pub(crate) fn record(&self, conn: Option<ConnId>, kind: EventKind, detail: String) {
+        if self.journaled.load(Ordering::Acquire) {
+            self.record_journaled(conn, kind, detail);
+        }
+    }
+
+    #[cfg_attr(
+        not(any(feature = "r2d2", feature = "bb8", feature = "deadpool")),
+        allow(dead_code)
+    )]
+    fn record_journaled(&self, conn: Option<ConnId>, kind: EventKind, detail: String) {
         if let Some(journal) = &lock(&self.state).journal {
             journal.record(conn, kind, detail);
         }
@@ -333,6 +351,9 @@ impl Shared {
 
     /// Journals a server-side fault that no rule caused.
     pub(crate) fn journal(&self, conn: Option<ConnId>, detail: String) {
+        if !self.journaled.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(journal) = &lock(&self.state).journal {
             journal.record(conn, EventKind::Fault, detail);
         }

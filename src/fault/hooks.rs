@@ -17,6 +17,7 @@
 //! The table of what the user's code sees for each action is in
 //! [`docs::hooks`](crate::docs::hooks).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -262,6 +263,12 @@ impl Authorizer {
         if hooked.is_dead() {
             return Authorization::Deny;
         }
+        // Most of SQLite's questions: one per column a statement reads.
+        // No rule is checked on them, and they do not end the run of an
+        // UPDATE's columns.
+        if matches!(ctx.action, AuthAction::Read { .. } | AuthAction::Function { .. }) {
+            return Authorization::Allow;
+        }
         // What triggers and views do inside a statement is that
         // statement's business, checked once at its top.
         if ctx.accessor.is_some() {
@@ -282,7 +289,7 @@ impl Authorizer {
                 return Authorization::Allow;
             }
             self.update = Some((table_name.to_owned(), vec![column_name.to_owned()]));
-        } else if !matches!(ctx.action, AuthAction::Read { .. } | AuthAction::Function { .. }) {
+        } else {
             self.update = None;
         }
         let Some((op, text)) = checked(&ctx.action) else {
@@ -291,7 +298,27 @@ impl Authorizer {
         if !hooked.shared.any_armed(op) {
             return Authorization::Allow;
         }
-        hooked.authorize(op, &text)
+        hooked.authorize(op, &text.to_cow())
+    }
+}
+
+/// The text the rules see for one of the authorizer's questions, written
+/// out only when a rule on its operation is armed.
+#[derive(Clone, Copy)]
+enum Text<'a> {
+    /// A fixed text: `SELECT`, `BEGIN`, `ROLLBACK`, or the empty text.
+    Fixed(&'static str),
+    /// A statement's first words and the name they act on:
+    /// `INSERT INTO ` and `t`.
+    Named(&'static str, &'a str),
+}
+
+impl Text<'_> {
+    fn to_cow(self) -> Cow<'static, str> {
+        match self {
+            Text::Fixed(text) => Cow::Borrowed(text),
+            Text::Named(words, name) => Cow::Owned(format!("{words}{name}")),
+        }
     }
 }
 
@@ -299,43 +326,44 @@ impl Authorizer {
 /// questions; `None` for those no rule is checked on (column reads,
 /// function calls, the COMMIT statement, whose commit the commit hook
 /// checks).
-fn checked(action: &AuthAction<'_>) -> Option<(Op, String)> {
+fn checked<'a>(action: &AuthAction<'a>) -> Option<(Op, Text<'a>)> {
     use AuthAction as A;
-    Some(match action {
-        A::Select => (Op::Query, "SELECT".to_owned()),
-        A::Insert { table_name } => (Op::Execute, format!("INSERT INTO {table_name}")),
-        A::Update { table_name, .. } => (Op::Execute, format!("UPDATE {table_name}")),
-        A::Delete { table_name } => (Op::Execute, format!("DELETE FROM {table_name}")),
+    use Text::{Fixed, Named};
+    Some(match *action {
+        A::Select => (Op::Query, Fixed("SELECT")),
+        A::Insert { table_name } => (Op::Execute, Named("INSERT INTO ", table_name)),
+        A::Update { table_name, .. } => (Op::Execute, Named("UPDATE ", table_name)),
+        A::Delete { table_name } => (Op::Execute, Named("DELETE FROM ", table_name)),
         A::Transaction { operation } => match operation {
-            TransactionOperation::Begin => (Op::Begin, "BEGIN".to_owned()),
-            TransactionOperation::Rollback => (Op::Rollback, "ROLLBACK".to_owned()),
+            TransactionOperation::Begin => (Op::Begin, Fixed("BEGIN")),
+            TransactionOperation::Rollback => (Op::Rollback, Fixed("ROLLBACK")),
             _ => return None,
         },
         A::Savepoint {
             operation,
             savepoint_name,
         } => match operation {
-            TransactionOperation::Begin => (Op::Execute, format!("SAVEPOINT {savepoint_name}")),
-            TransactionOperation::Release => (Op::Execute, format!("RELEASE {savepoint_name}")),
-            TransactionOperation::Rollback => (Op::Rollback, format!("ROLLBACK TO {savepoint_name}")),
+            TransactionOperation::Begin => (Op::Execute, Named("SAVEPOINT ", savepoint_name)),
+            TransactionOperation::Release => (Op::Execute, Named("RELEASE ", savepoint_name)),
+            TransactionOperation::Rollback => (Op::Rollback, Named("ROLLBACK TO ", savepoint_name)),
             _ => return None,
         },
         A::CreateTable { table_name } | A::CreateTempTable { table_name } => {
-            (Op::Execute, format!("CREATE TABLE {table_name}"))
+            (Op::Execute, Named("CREATE TABLE ", table_name))
         }
         A::DropTable { table_name } | A::DropTempTable { table_name } => {
-            (Op::Execute, format!("DROP TABLE {table_name}"))
+            (Op::Execute, Named("DROP TABLE ", table_name))
         }
         A::CreateIndex { index_name, .. } | A::CreateTempIndex { index_name, .. } => {
-            (Op::Execute, format!("CREATE INDEX {index_name}"))
+            (Op::Execute, Named("CREATE INDEX ", index_name))
         }
         A::DropIndex { index_name, .. } | A::DropTempIndex { index_name, .. } => {
-            (Op::Execute, format!("DROP INDEX {index_name}"))
+            (Op::Execute, Named("DROP INDEX ", index_name))
         }
-        A::AlterTable { table_name, .. } => (Op::Execute, format!("ALTER TABLE {table_name}")),
-        A::Pragma { pragma_name, .. } => (Op::Execute, format!("PRAGMA {pragma_name}")),
+        A::AlterTable { table_name, .. } => (Op::Execute, Named("ALTER TABLE ", table_name)),
+        A::Pragma { pragma_name, .. } => (Op::Execute, Named("PRAGMA ", pragma_name)),
         A::Read { .. } | A::Function { .. } | A::Recursive => return None,
-        _ => (Op::Execute, String::new()),
+        _ => (Op::Execute, Fixed("")),
     })
 }
 

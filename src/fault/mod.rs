@@ -63,10 +63,13 @@ mod sync;
 mod tokio;
 
 pub use self::sync::{FaultyConnection, FaultyDriver};
-pub(crate) use decision::Decision;
 #[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
 pub(crate) use decision::Injected;
+pub(crate) use faults::SplitMix64;
 pub use faults::{FaultGuard, Faults, PlanGuard};
-pub(crate) use faults::{Kill, Shared, SplitMix64};
+// What the appliers outside this module (the faulty pool managers, the
+// wire proxy) carry out and register.
 pub use plan::FaultPlan;
 pub use rule::{Action, Rule};
+#[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool", feature = "proxy"))]
+pub(crate) use {decision::Decision, faults::Kill, faults::Shared};

@@ -10,7 +10,7 @@ use r2d2::event::{AcquireEvent, CheckinEvent, CheckoutEvent, HandleEvent, Releas
 
 use super::{Faulted, FaultyManager, ManagerError, Waiting};
 use crate::lock::lock;
-use crate::{ConnId, EventKind, Journal};
+use crate::{ConnId, EventKind, Journal, Op};
 
 thread_local! {
     /// The connection this thread's last connect made: r2d2 reports the
@@ -26,6 +26,20 @@ impl<M> FaultyManager<M> {
             Waiting::Sleep(d) => self.faults.shared.sleep(d),
             Waiting::Hang(rule) => self.faults.shared.wait_disarmed(rule, dead),
         }
+    }
+}
+
+impl<M: r2d2::ManageConnection> FaultyManager<M> {
+    /// `is_valid` when a rule on pings is armed or the connection is
+    /// dead: the rules first, then the inner validation.
+    #[inline(never)]
+    fn is_valid_with_rules(&self, conn: &mut Faulted<M::Connection>) -> Result<(), ManagerError<M::Error>> {
+        let prelude = self.before_ping(&conn.life)?;
+        if let Some(waiting) = prelude.wait {
+            self.wait_blocking(waiting, Some(conn.life.kill.dead()));
+        }
+        let result = self.inner.is_valid(&mut conn.conn);
+        self.ping_done(conn, result, prelude.cut)
     }
 }
 
@@ -53,12 +67,22 @@ impl<M: r2d2::ManageConnection> r2d2::ManageConnection for FaultyManager<M> {
     }
 
     fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
-        let prelude = self.before_ping(&conn.life)?;
-        if let Some(waiting) = prelude.wait {
-            self.wait_blocking(waiting, Some(conn.life.kill.dead()));
+        // The common case, kept small: no rule on pings and a live
+        // connection, so nothing happens before the inner validation
+        // (`before_ping` would answer an empty prelude), and a validation
+        // that passed on a connection still alive is what `ping_done`
+        // answers `Ok` for.
+        if !self.faults.shared.any_armed(Op::Ping) && !conn.is_dead() {
+            let result = self.inner.is_valid(&mut conn.conn);
+            if result.is_ok() && !conn.is_dead() {
+                self.faults
+                    .shared
+                    .record(Some(conn.id()), EventKind::Ping, String::new());
+                return Ok(());
+            }
+            return self.ping_done(conn, result, None);
         }
-        let result = self.inner.is_valid(&mut conn.conn);
-        self.ping_done(conn, result, prelude.cut)
+        self.is_valid_with_rules(conn)
     }
 
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
