@@ -221,3 +221,27 @@ fn a_slow_connect_waits_on_the_fault_clock() {
     drop(pool.get().unwrap());
     assert!(clock.now() - start >= Duration::from_secs(3));
 }
+
+#[test]
+fn a_connect_cut_after_it_opened_is_journaled_once_under_its_id() {
+    let bank = Bank::new();
+    let journal = Journal::new();
+    let faults = Faults::new().with_journal(journal.clone());
+    let cut = faults
+        .arm(Rule::on(Op::Connect).times(1).disconnect_after_apply())
+        .unwrap();
+    let pool = r2d2::Pool::builder()
+        .max_size(1)
+        .min_idle(Some(0))
+        .build(FaultyManager::new(FileManager(bank.path.clone()), &faults))
+        .unwrap();
+    drop(pool.get().unwrap());
+    assert_eq!(cut.hits(), 1);
+    let failed: Vec<_> = journal
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::ConnectFailed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].conn.is_some(), "{failed:?}");
+}

@@ -148,24 +148,26 @@ impl<M> FaultyManager<M> {
     /// Takes in a connection the inner manager made: attaches the hooks
     /// to a `rusqlite::Connection`, registers any other one, and refuses
     /// it when the connect's rule said apply-then-kill or an outage began
-    /// meanwhile.
+    /// meanwhile. A refusal is journaled here, once, under the id the
+    /// connection had (callers do not journal it again).
     fn adopt<C: Any>(&self, mut conn: C, cut: bool) -> Result<Faulted<C>, Error> {
         let shared = &self.faults.shared;
         let errors = Injected::new(&Managed);
-        let life = self.life_of(&mut conn)?;
+        let life = self.life_of(&mut conn).inspect_err(|err| {
+            shared.record(None, EventKind::ConnectFailed, err.to_string());
+        })?;
         let id = life.id;
-        if cut {
+        let refused = if cut {
+            Some(errors.dropped_after_connect(id))
+        } else if shared.in_outage() {
+            Some(errors.server_down())
+        } else {
+            None
+        };
+        if let Some(err) = refused {
             life.kill_now(shared);
-            shared.record(
-                Some(id),
-                EventKind::ConnectFailed,
-                "dropped after connect".to_owned(),
-            );
-            return Err(errors.dropped_after_connect(id));
-        }
-        if shared.in_outage() {
-            life.kill_now(shared);
-            return Err(errors.server_down());
+            shared.record(Some(id), EventKind::ConnectFailed, err.to_string());
+            return Err(err);
         }
         shared.record(Some(id), EventKind::Connect, String::new());
         Ok(Faulted { conn, life })
@@ -284,7 +286,7 @@ impl<M> FaultyManager<M> {
             .await
             .map_err(|err| self.failed_connect(ManagerError::Inner(err)))?;
         self.adopt(conn, prelude.cut.is_some())
-            .map_err(|err| self.failed_connect(err.into()))
+            .map_err(ManagerError::Fault)
     }
 
     /// What a validation does before the inner manager's, for the async

@@ -61,7 +61,7 @@ impl<M: r2d2::ManageConnection> r2d2::ManageConnection for FaultyManager<M> {
             .map_err(|err| self.failed_connect(ManagerError::Inner(err)))?;
         let conn = self
             .adopt(conn, prelude.cut.is_some())
-            .map_err(|err| self.failed_connect(err.into()))?;
+            .map_err(ManagerError::Fault)?;
         CONNECTED.set(Some(conn.id()));
         Ok(conn)
     }
