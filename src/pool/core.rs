@@ -912,6 +912,89 @@ mod tests {
         (kind, detail.to_owned())
     }
 
+    /// A checkout cancelled while it held a hand-out gives the connection
+    /// back to the idle queue, unless a dispose came first; a connection
+    /// opened after the dispose is not the dispose's to close.
+    #[test]
+    fn a_cancelled_hand_out_goes_back_unless_disposed_before_it_opened() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, 0), false);
+        let a = connect(&mut core, 1, now);
+        assert!(matches!(core.returned(1, a, false, now), Io::Done));
+        let io = core.checkout(now);
+        assert!(matches!(io, Io::HandOut(..)));
+        assert_eq!(core.abandon(Held::Back(io), now), None, "kept: no dispose");
+        assert_eq!(core.status().checked_in, 1);
+
+        let closed = core.dispose();
+        assert_eq!(closed.len(), 1);
+        let b = connect(&mut core, 2, now);
+        assert!(matches!(core.returned(2, b, false, now), Io::Done));
+        let io = core.checkout(now);
+        assert!(matches!(io, Io::HandOut(..)));
+        assert_eq!(
+            core.abandon(Held::Back(io), now),
+            None,
+            "opened after the dispose: kept"
+        );
+        assert_eq!(core.status().checked_in, 1);
+        core.check().unwrap();
+    }
+
+    /// `pre_ping_idle` pings a connection idle for longer than it, not one
+    /// idle for exactly that long.
+    #[test]
+    fn pre_ping_idle_pings_only_past_its_bound() {
+        let start = Instant::now();
+        let idle = Duration::from_secs(10);
+        let mut core = core(
+            CoreConfig {
+                pre_ping: true,
+                pre_ping_idle: Some(idle),
+                ..cfg(1, 0)
+            },
+            false,
+        );
+        let a = connect(&mut core, 1, start);
+        assert!(matches!(core.returned(1, a, false, start), Io::Done));
+        let Io::HandOut(_, a) = core.checkout(start + idle) else {
+            panic!("idle exactly `pre_ping_idle`: handed out unpinged");
+        };
+        assert!(matches!(core.returned(1, a, false, start + idle), Io::Done));
+        let later = start + idle + idle + Duration::from_nanos(1);
+        assert!(
+            matches!(core.checkout(later), Io::Ping(..)),
+            "idle past it: pinged"
+        );
+    }
+
+    /// `handle_timeout` steps over a waiter whose wait has not started
+    /// (no deadline yet) to time out the one behind it; it must return,
+    /// so the test watches it from another thread.
+    #[test]
+    fn handle_timeout_steps_over_a_waiter_not_yet_started() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, 0), false);
+        connect(&mut core, 1, now);
+        let Io::Wait(unstarted) = core.checkout(now) else {
+            panic!("a full pool makes the checkout wait");
+        };
+        let Io::Wait(started) = core.checkout(now) else {
+            panic!("a full pool makes the checkout wait");
+        };
+        core.wait_from(started, now);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            core.handle_timeout(now + Duration::from_secs(31));
+            tx.send(woken(&mut core)).unwrap();
+        });
+        let woken = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("handle_timeout did not return");
+        assert_eq!(woken, [started]);
+        assert_ne!(woken, [unstarted]);
+    }
+
     /// `has_output` is what lets a shell skip settling: true exactly while
     /// an event waits to be journaled or a granted waiter to be woken.
     #[test]
