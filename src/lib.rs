@@ -71,6 +71,8 @@ mod manager;
 mod mock;
 mod op;
 mod pool;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod row_ref;
 mod script;
 #[cfg(feature = "sqlite")]
@@ -78,6 +80,10 @@ mod sqlite;
 pub mod testing;
 mod value;
 
+#[cfg(all(feature = "postgres", feature = "tokio"))]
+pub use crate::postgres::{AsyncPgConnection, AsyncPgDriver};
+#[cfg(feature = "postgres")]
+pub use crate::postgres::{PgConnection, PgDialect, PgDriver};
 pub use clock::Clock;
 pub use dialect::Dialect;
 #[cfg(feature = "tokio")]

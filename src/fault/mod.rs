@@ -63,8 +63,15 @@ mod sync;
 mod tokio;
 
 pub use self::sync::{FaultyConnection, FaultyDriver};
+// For the faulty pool managers.
+#[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
 pub(crate) use decision::{Decision, Injected};
+#[cfg(feature = "postgres")]
+pub(crate) use faults::Server;
+pub(crate) use faults::SplitMix64;
 pub use faults::{FaultGuard, Faults, PlanGuard};
-pub(crate) use faults::{Kill, Shared, SplitMix64};
+// For the faulty pool managers.
+#[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
+pub(crate) use faults::{Kill, Shared};
 pub use plan::FaultPlan;
 pub use rule::{Action, Rule};
