@@ -573,6 +573,12 @@ impl Faults {
     /// refused with a disconnect until [`restore`](Faults::restore),
     /// including connects already under way (held by a rule, or inside the
     /// wrapped driver) when the outage began.
+    ///
+    /// Over a real server that can terminate connections itself
+    /// ([`PgDriver::faulty`](crate::PgDriver::faulty)), the live
+    /// connections are terminated by the server, as for
+    /// [`restart`](Faults::restart); connects are refused here, before
+    /// they reach it.
     pub fn outage(&self) {
         self.shared.outage.store(true, Ordering::Release);
         self.shared.journal(None, "outage".to_owned());
@@ -586,7 +592,9 @@ impl Faults {
     }
 
     /// Restarts the server: every live connection dies, new connects
-    /// succeed.
+    /// succeed. Over a real server that can terminate connections itself
+    /// ([`PgDriver::faulty`](crate::PgDriver::faulty)), the server
+    /// terminates them, as [`kill`](Faults::kill) does.
     pub fn restart(&self) {
         self.shared.journal(None, "restart".to_owned());
         self.shared.kill_all();
@@ -598,6 +606,17 @@ impl Faults {
     /// An operation of that connection under way fails with a disconnect:
     /// one held by a hang rule at once, one in flight in the wrapped driver
     /// when the driver returns (its inner connection is closed then).
+    ///
+    /// Over a real server that can terminate connections itself
+    /// ([`PgDriver::faulty`](crate::PgDriver::faulty),
+    /// [`AsyncPgDriver::faulty`](crate::AsyncPgDriver::faulty)), the
+    /// server terminates it (`pg_terminate_backend`), and the connection's
+    /// next call, or the one in flight, fails with the server's own error
+    /// (`FATAL 57P01`), not one the fault layer made; the fault layer
+    /// leaves the connection alone, so an operation a hang rule holds
+    /// stays held until the rule is disarmed, and then meets that error.
+    /// If the server cannot terminate it (the admin connection fails), it
+    /// is killed in the fault layer instead, and the journal says why.
     pub fn kill(&self, id: ConnId) -> bool {
         let conn = lock(&self.shared.live).remove(&id).and_then(|w| w.upgrade());
         match conn {

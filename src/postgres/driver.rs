@@ -1,20 +1,16 @@
-//! `PgDriver` and `PgConnection`: the sync driver, over the postgres
-//! crate.
+//! `PgDriver` and `PgConnection`: the sync driver.
 
 use std::fmt;
 use std::sync::Arc;
 
-use ::postgres::{Client, NoTls};
+use tokio::runtime::Runtime;
 
-use crate::{ConnId, Connection, Dialect, Driver, FaultyDriver, Result, Row, Value};
+use crate::{ConnId, Connection, Dialect, Driver, Error, FaultyDriver, Result, Row, Value};
 
-use super::error::{Phase, from_pg};
-use super::session::{Session, Tx};
-use super::value::{check_count, column_names, params, refs, to_rows};
-use super::{PgDialect, Settings, pid_of};
+use super::conn::{Conn, connect};
+use super::{PgDialect, Settings};
 
-/// Opens [`PgConnection`]s to one PostgreSQL database, with the postgres
-/// crate (no TLS).
+/// Opens [`PgConnection`]s to one PostgreSQL database (no TLS).
 ///
 /// Cloning is cheap; clones share their settings and their registry of
 /// live connections (what [`faulty`](PgDriver::faulty)'s kills use).
@@ -29,9 +25,17 @@ use super::{PgDialect, Settings, pid_of};
 /// # Ok::<(), dbfault::Error>(())
 /// ```
 ///
-/// The sync client runs a tokio runtime of its own per connection: use it
-/// from threads, not from inside an async runtime (use
-/// [`AsyncPgDriver`](crate::AsyncPgDriver) there).
+/// Like the postgres crate's client, each connection blocks on a
+/// current-thread tokio runtime of its own, which runs tokio-postgres's
+/// client and the connection's I/O: use it from threads, not from inside
+/// an async runtime (use [`AsyncPgDriver`](crate::AsyncPgDriver) there,
+/// which shares this driver's code). The connection is not the postgres
+/// crate's because that client writes its next request before it reads
+/// what the server sent while it was idle: a `FATAL` of a terminated
+/// backend is then lost to the socket's reset, and the caller gets a bare
+/// "connection closed" on some runs and the `FATAL` on others. This one
+/// reads first, so the server's own error (`57P01`, `25P03`, `57P05`)
+/// always reaches the caller.
 #[derive(Clone)]
 pub struct PgDriver {
     settings: Arc<Settings>,
@@ -98,17 +102,12 @@ impl Driver for PgDriver {
     /// Opens a connection, runs the driver's `init_sql`, and asks the
     /// backend its process id. Blocks on the network.
     fn connect(&self) -> Result<PgConnection> {
-        let config = ::postgres::Config::from(self.settings.config.clone());
-        let mut client = config.connect(NoTls).map_err(|e| from_pg(e, Phase::Connect))?;
-        let op = |e| from_pg(e, Phase::Operation);
-        if let Some(sql) = &self.settings.init_sql {
-            client.batch_execute(sql).map_err(op)?;
-        }
-        let pid = pid_of(&client.simple_query("SELECT pg_backend_pid()").map_err(op)?)?;
-        Ok(PgConnection {
-            session: Session::new(self.settings.next_id(), pid, &self.settings.backends),
-            client: Some(client),
-        })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::driver("08001", format!("no runtime for the connection: {e}")))?;
+        let conn = runtime.block_on(connect(&self.settings))?;
+        Ok(PgConnection { runtime, conn })
     }
 
     fn dialect(&self) -> Arc<dyn Dialect> {
@@ -130,140 +129,90 @@ impl Driver for PgDriver {
 /// ([`in_transaction`](Connection::in_transaction) is true) until it is
 /// rolled back, and its commit fails with `25P02` having rolled it back.
 /// `begin` inside a transaction fails with `25001`, and `commit` outside
-/// one with `25P01` (PostgreSQL only warns).
+/// one with `25P01` (PostgreSQL only warns). A value the driver refuses
+/// before sending (`DBFAULT_TYPE`, `DBFAULT_PARAMETER`) aborts nothing.
 ///
-/// Once an operation failed with a disconnect (see [`PgDialect`]) the
-/// connection is dead: every later operation but `close` fails with
+/// When the server ends the connection (a backend terminated with
+/// `pg_terminate_backend`, an idle timeout), the next call fails with the
+/// server's own error (`57P01`, `25P03`, `57P05`). Once an operation
+/// failed with a disconnect (see [`PgDialect`]) the connection is dead:
+/// every later operation but `close` fails with
 /// [`ErrorKind::Closed`](crate::ErrorKind::Closed) and that disconnect's
 /// code. After `close`, every operation but `close` fails with
 /// [`ErrorKind::Closed`](crate::ErrorKind::Closed) and code `08003`.
 pub struct PgConnection {
-    session: Session,
-    /// `None` once closed.
-    client: Option<Client>,
+    runtime: Runtime,
+    conn: Conn,
 }
 
 impl PgConnection {
     /// The process id of the connection's backend (`pg_backend_pid()`):
     /// what `pg_stat_activity` and `pg_terminate_backend` know it by.
     pub fn backend_pid(&self) -> i32 {
-        self.session.pid
-    }
-
-    /// The open client, or the error an operation on a closed or dead
-    /// connection reports.
-    fn client(&mut self) -> Result<&mut Client> {
-        self.session.live()?;
-        Ok(self.client.as_mut().expect("open while the session is live"))
-    }
-
-    /// Runs one transaction-control statement; the session tracks it.
-    fn control(&mut self, sql: &str, tx: Tx, failed: bool) -> Result<()> {
-        let result = self
-            .client()
-            .and_then(|c| c.batch_execute(sql).map_err(|e| from_pg(e, Phase::Operation)));
-        self.session.settle_control(tx, failed, result)
+        self.conn.session.pid
     }
 }
 
 impl fmt::Debug for PgConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgConnection")
-            .field("session", &self.session)
+            .field("session", &self.conn.session)
             .finish()
     }
 }
 
-/// Prepares `sql` and checks the count of `values`.
-fn prepare(client: &mut Client, sql: &str, values: &[Value]) -> Result<tokio_postgres::Statement> {
-    let statement = client.prepare(sql).map_err(|e| from_pg(e, Phase::Operation))?;
-    check_count(&statement, values.len())?;
-    Ok(statement)
-}
-
 impl Connection for PgConnection {
     fn id(&self) -> ConnId {
-        self.session.id
+        self.conn.id()
     }
 
     /// Runs one statement; returns the rows it changed (for a `SELECT`,
     /// the rows it returned, which are discarded).
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64> {
-        let result = self.client().and_then(|client| {
-            let statement = prepare(client, sql, values)?;
-            client
-                .execute(&statement, &refs(&params(values)))
-                .map_err(|e| from_pg(e, Phase::Operation))
-        });
-        self.session.settle(Some(sql), result)
+        self.runtime.block_on(self.conn.execute(sql, values))
     }
 
     /// Runs one statement and collects its rows; the rows share one list
     /// of column names.
     fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
-        let result = self.client().and_then(|client| {
-            let statement = prepare(client, sql, values)?;
-            let rows = client
-                .query(&statement, &refs(&params(values)))
-                .map_err(|e| from_pg(e, Phase::Operation))?;
-            to_rows(&rows, &column_names(&statement))
-        });
-        self.session.settle(Some(sql), result)
+        self.runtime.block_on(self.conn.query(sql, values))
     }
 
     /// `BEGIN`; refused while a transaction is open.
     fn begin(&mut self) -> Result<()> {
-        self.session.before_begin()?;
-        self.control("BEGIN", Tx::Open, false)
+        self.runtime.block_on(self.conn.begin())
     }
 
     /// `COMMIT`; refused without a transaction. A transaction an error
     /// aborted is rolled back, and the commit fails with `25P02`.
     fn commit(&mut self) -> Result<()> {
-        let failed = self.session.before_commit()?;
-        self.control("COMMIT", Tx::None, failed)
+        self.runtime.block_on(self.conn.commit())
     }
 
     /// `ROLLBACK` if a transaction is open, else nothing.
     fn rollback(&mut self) -> Result<()> {
-        self.session.live()?;
-        if !self.session.needs_rollback() {
-            return Ok(());
-        }
-        self.control("ROLLBACK", Tx::None, false)
+        self.runtime.block_on(self.conn.rollback())
     }
 
     /// An empty query: one round trip, which PostgreSQL answers even
     /// inside a failed transaction.
     fn ping(&mut self) -> Result<()> {
-        let result = self.client().and_then(|c| {
-            c.simple_query("")
-                .map(drop)
-                .map_err(|e| from_pg(e, Phase::Operation))
-        });
-        self.session.settle(None, result)
+        self.runtime.block_on(self.conn.ping())
     }
 
     /// As tracked (see [`PgConnection`]). False once closed or dead.
     fn in_transaction(&self) -> bool {
-        self.session.in_transaction()
+        self.conn.in_transaction()
     }
 
     /// Closed, lost to a disconnect, or the client's connection closed.
     fn is_broken(&self) -> bool {
-        self.session.is_broken() || self.client.as_ref().is_none_or(Client::is_closed)
+        self.conn.is_broken()
     }
 
-    /// Closes the connection (the server rolls back an open transaction).
-    /// The client's error, if closing a live connection failed, is
-    /// returned; the connection counts as closed either way. Closing a
-    /// dead connection succeeds.
+    /// Ends the connection (the server rolls back an open transaction)
+    /// and waits for its I/O to finish. Idempotent; never fails.
     fn close(&mut self) -> Result<()> {
-        let broken = self.is_broken();
-        self.session.close();
-        match self.client.take() {
-            Some(client) if !broken => client.close().map_err(|e| from_pg(e, Phase::Operation)),
-            _ => Ok(()),
-        }
+        self.runtime.block_on(self.conn.close())
     }
 }

@@ -52,6 +52,7 @@
 //! `application_name`, only backends of that name are looked at, so tests
 //! that run in parallel against one database each check their own.
 
+mod conn;
 mod dialect;
 mod driver;
 mod error;

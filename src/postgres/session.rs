@@ -141,13 +141,11 @@ impl Session {
         self.closed || self.dead.is_some()
     }
 
-    /// Marks the connection closed; returns whether it was open.
-    pub(super) fn close(&mut self) -> bool {
-        let was_open = !self.closed;
+    /// Marks the connection closed.
+    pub(super) fn close(&mut self) {
         self.closed = true;
         self.tx = Tx::None;
         self.backends.remove(self.id);
-        was_open
     }
 }
 

@@ -4,17 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls};
+use crate::{AsyncConnection, AsyncDriver, ConnId, Dialect, FaultyDriver, Result, Row, Value};
 
-use crate::{
-    AsyncConnection, AsyncDriver, ConnId, Dialect, Error, ErrorKind, FaultyDriver, Result, Row, Value,
-};
-
-use super::error::{CONNECTION_CLOSED, Phase, from_pg};
-use super::session::{Session, Tx};
-use super::value::{check_count, column_names, params, refs, to_rows};
-use super::{PgDialect, Settings, pid_of};
+use super::conn::{Conn, connect};
+use super::{PgDialect, Settings};
 
 /// Opens [`AsyncPgConnection`]s to one PostgreSQL database, with
 /// tokio-postgres (no TLS): the async mirror of [`PgDriver`](crate::PgDriver),
@@ -22,7 +15,9 @@ use super::{PgDialect, Settings, pid_of};
 ///
 /// Each connection's I/O runs on a task spawned on the runtime that
 /// connected it (tokio-postgres's `Connection`), so connect from inside
-/// the runtime that uses the connection.
+/// the runtime that uses the connection. A kill of
+/// [`faulty`](AsyncPgDriver::faulty) blocks the calling thread for the
+/// admin connection's round trips.
 ///
 /// ```no_run
 /// # async fn doc() -> dbfault::Result<()> {
@@ -46,7 +41,7 @@ impl AsyncPgDriver {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`], field `url`, if the string does not parse.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config), field `url`, if the string does not parse.
     pub fn new(url: &str) -> Result<AsyncPgDriver> {
         Ok(AsyncPgDriver {
             settings: Arc::new(Settings::parse(url)?),
@@ -83,25 +78,10 @@ impl AsyncDriver for AsyncPgDriver {
 
     /// Opens a connection, spawns its I/O task, runs the driver's
     /// `init_sql` and asks the backend its process id. Dropped before it
-    /// completes, it leaves no connection open (the client is dropped,
-    /// which ends the task).
+    /// completes, it leaves no connection open.
     async fn connect(&self) -> Result<AsyncPgConnection> {
-        let (client, connection) = self
-            .settings
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| from_pg(e, Phase::Connect))?;
-        let task = tokio::spawn(async move { connection.await.err() });
-        let op = |e| from_pg(e, Phase::Operation);
-        if let Some(sql) = &self.settings.init_sql {
-            client.batch_execute(sql).await.map_err(op)?;
-        }
-        let pid = pid_of(&client.simple_query("SELECT pg_backend_pid()").await.map_err(op)?)?;
         Ok(AsyncPgConnection {
-            session: Session::new(self.settings.next_id(), pid, &self.settings.backends),
-            client: Some(client),
-            task: Some(task),
+            conn: connect(&self.settings).await?,
         })
     }
 
@@ -112,180 +92,78 @@ impl AsyncDriver for AsyncPgDriver {
 
 /// One connection of an [`AsyncPgDriver`]; see
 /// [`PgConnection`](crate::PgConnection) for the statements, the
-/// transaction tracking and the errors, which are the same.
+/// transaction tracking and the errors, which are the same (the sync
+/// connection blocks on this one's code).
 ///
-/// When the server ends the connection while it is idle (a backend
-/// terminated with `pg_terminate_backend`, an idle timeout), the next call
-/// fails with the server's own error (`57P01`, `25P03`, `57P05`), which
-/// the I/O task received, rather than the client's bare "connection
-/// closed".
+/// Each call yields to the runtime once before it writes its request, so
+/// that the I/O task reads first what the server sent while the
+/// connection was idle: the `FATAL` of a backend the server ended reaches
+/// the caller as the server's error (`57P01`, `25P03`, `57P05`), not as a
+/// bare "connection closed".
 ///
 /// A call whose future is dropped leaves the statement applied or not, as
 /// tokio-postgres does; the transaction state is then what the tracking
 /// last saw.
 pub struct AsyncPgConnection {
-    session: Session,
-    /// `None` once closed.
-    client: Option<Client>,
-    /// The connection's I/O task; its output is the error that ended the
-    /// connection, if one did. Taken once that error has been read.
-    task: Option<JoinHandle<Option<tokio_postgres::Error>>>,
+    conn: Conn,
 }
 
 impl AsyncPgConnection {
     /// The process id of the connection's backend; see
     /// [`PgConnection::backend_pid`](crate::PgConnection::backend_pid).
     pub fn backend_pid(&self) -> i32 {
-        self.session.pid
-    }
-
-    fn client(&self) -> Result<&Client> {
-        self.session.live()?;
-        Ok(self.client.as_ref().expect("open while the session is live"))
-    }
-
-    /// The client's "connection closed" becomes the error that ended the
-    /// connection, as the I/O task received it from the server.
-    async fn resolve<T>(&mut self, result: Result<T>) -> Result<T> {
-        match result {
-            Err(err) if err.kind() == ErrorKind::Driver && err.code() == Some(CONNECTION_CLOSED) => {
-                Err(self.ended(err).await)
-            }
-            other => other,
-        }
-    }
-
-    /// Why the connection ended: the I/O task's error, once it has
-    /// finished (it has, or is about to: the client saw its end).
-    async fn ended(&mut self, closed: Error) -> Error {
-        match self.task.take() {
-            Some(task) => match task.await {
-                Ok(Some(cause)) => from_pg(cause, Phase::Operation),
-                _ => closed,
-            },
-            None => closed,
-        }
-    }
-
-    /// Runs one transaction-control statement; the session tracks it.
-    async fn control(&mut self, sql: &str, tx: Tx, failed: bool) -> Result<()> {
-        let result = match self.client() {
-            Ok(client) => client
-                .batch_execute(sql)
-                .await
-                .map_err(|e| from_pg(e, Phase::Operation)),
-            Err(e) => Err(e),
-        };
-        let result = self.resolve(result).await;
-        self.session.settle_control(tx, failed, result)
+        self.conn.session.pid
     }
 }
 
 impl fmt::Debug for AsyncPgConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncPgConnection")
-            .field("session", &self.session)
+            .field("session", &self.conn.session)
             .finish()
     }
 }
 
-/// Prepares `sql` and checks the count of `values`.
-async fn prepare(client: &Client, sql: &str, values: &[Value]) -> Result<tokio_postgres::Statement> {
-    let statement = client
-        .prepare(sql)
-        .await
-        .map_err(|e| from_pg(e, Phase::Operation))?;
-    check_count(&statement, values.len())?;
-    Ok(statement)
-}
-
-async fn execute(client: &Client, sql: &str, values: &[Value]) -> Result<u64> {
-    let statement = prepare(client, sql, values).await?;
-    client
-        .execute(&statement, &refs(&params(values)))
-        .await
-        .map_err(|e| from_pg(e, Phase::Operation))
-}
-
-async fn query(client: &Client, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
-    let statement = prepare(client, sql, values).await?;
-    let rows = client
-        .query(&statement, &refs(&params(values)))
-        .await
-        .map_err(|e| from_pg(e, Phase::Operation))?;
-    to_rows(&rows, &column_names(&statement))
-}
-
 impl AsyncConnection for AsyncPgConnection {
     fn id(&self) -> ConnId {
-        self.session.id
+        self.conn.id()
     }
 
     async fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64> {
-        let result = match self.client() {
-            Ok(client) => execute(client, sql, values).await,
-            Err(e) => Err(e),
-        };
-        let result = self.resolve(result).await;
-        self.session.settle(Some(sql), result)
+        self.conn.execute(sql, values).await
     }
 
     async fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
-        let result = match self.client() {
-            Ok(client) => query(client, sql, values).await,
-            Err(e) => Err(e),
-        };
-        let result = self.resolve(result).await;
-        self.session.settle(Some(sql), result)
+        self.conn.query(sql, values).await
     }
 
     async fn begin(&mut self) -> Result<()> {
-        self.session.before_begin()?;
-        self.control("BEGIN", Tx::Open, false).await
+        self.conn.begin().await
     }
 
     async fn commit(&mut self) -> Result<()> {
-        let failed = self.session.before_commit()?;
-        self.control("COMMIT", Tx::None, failed).await
+        self.conn.commit().await
     }
 
     async fn rollback(&mut self) -> Result<()> {
-        self.session.live()?;
-        if !self.session.needs_rollback() {
-            return Ok(());
-        }
-        self.control("ROLLBACK", Tx::None, false).await
+        self.conn.rollback().await
     }
 
     async fn ping(&mut self) -> Result<()> {
-        let result = match self.client() {
-            Ok(client) => client
-                .simple_query("")
-                .await
-                .map(drop)
-                .map_err(|e| from_pg(e, Phase::Operation)),
-            Err(e) => Err(e),
-        };
-        let result = self.resolve(result).await;
-        self.session.settle(None, result)
+        self.conn.ping().await
     }
 
     fn in_transaction(&self) -> bool {
-        self.session.in_transaction()
+        self.conn.in_transaction()
     }
 
     fn is_broken(&self) -> bool {
-        self.session.is_broken() || self.client.as_ref().is_none_or(Client::is_closed)
+        self.conn.is_broken()
     }
 
     /// Drops the client, which ends the connection (the server rolls back
     /// an open transaction), and waits for the I/O task to finish.
     async fn close(&mut self) -> Result<()> {
-        self.session.close();
-        drop(self.client.take());
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        Ok(())
+        self.conn.close().await
     }
 }
