@@ -653,3 +653,49 @@ fn the_leak_check_of_an_unreachable_server_is_an_error() {
     assert!(err.is_disconnect(), "{err}");
     assert_eq!(find_leaks("::").unwrap_err().kind(), ErrorKind::Config);
 }
+
+// ---------------------------------------------------------------------------
+// Finding the server.
+
+/// Runs this test binary again on one PostgreSQL test, with `DATABASE_URL`
+/// at a closed port: without `CI=true` the test skips and says why; with
+/// it, the test fails.
+#[test]
+fn without_a_server_a_test_skips_saying_why_and_fails_under_ci() {
+    if std::env::var_os("DBFAULT_PG_CHILD").is_some() {
+        return;
+    }
+    let url = format!("postgres://someone:secret@127.0.0.1:{}/test", closed_port());
+    let run = |ci: &str| {
+        let out = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+            .args([
+                "--exact",
+                "r23_a_duplicate_key_is_a_constraint_error",
+                "--nocapture",
+            ])
+            .env("DATABASE_URL", &url)
+            .env("CI", ci)
+            .env("DBFAULT_PG_CHILD", "1")
+            .output()
+            .expect("the test binary runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (passed, text) = run("false");
+    assert!(passed, "{text}");
+    assert!(
+        text.contains("skipping this PostgreSQL test: no PostgreSQL at"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(DATABASE_URL)") && text.contains("someone:***@"),
+        "{text}"
+    );
+    assert!(!text.contains("secret"), "the password is not printed: {text}");
+    let (passed, text) = run("true");
+    assert!(!passed, "{text}");
+    assert!(
+        text.contains("CI=true, so a PostgreSQL test may not skip"),
+        "{text}"
+    );
+}

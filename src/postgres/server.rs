@@ -11,10 +11,10 @@ use crate::ConnId;
 use crate::fault::Server;
 use crate::lock::lock;
 
-/// How long `pg_terminate_backend` waits for a backend to exit, in
-/// milliseconds: a kill returns once the backend is gone, so the client's
-/// next call meets its `FATAL 57P01`.
-const TERMINATE_WAIT_MS: i64 = 5_000;
+/// How long a kill waits for the terminated backends to exit: a kill
+/// returns once they are gone (or this passed), so the client's next call
+/// meets the `FATAL 57P01` they sent.
+const TERMINATE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A driver's live connections and their backends' process ids, and the
 /// configuration an admin connection opens with.
@@ -67,10 +67,23 @@ impl Backends {
                     .map_err(|e| format!("the admin connection failed: {e}"))?;
                 let rows = client
                     .query(
-                        "SELECT pg_terminate_backend(p, $2) FROM unnest($1::int4[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
-                        &[&pids, &TERMINATE_WAIT_MS],
+                        "SELECT pg_terminate_backend(p) FROM unnest($1::int4[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
+                        &[&pids],
                     )
                     .map_err(|e| format!("pg_terminate_backend failed: {e}"))?;
+                // pg_terminate_backend's own wait polls every 100 ms; this
+                // one asks again after a millisecond.
+                let started = std::time::Instant::now();
+                while started.elapsed() < TERMINATE_WAIT {
+                    let left: i64 = client
+                        .query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", &[&pids])
+                        .map_err(|e| format!("waiting for the backends to exit: {e}"))?
+                        .get(0);
+                    if left == 0 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
                 let _ = client.close();
                 Ok(rows.iter().map(|row| row.get::<_, bool>(0)).collect())
             })

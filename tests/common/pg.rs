@@ -7,11 +7,11 @@
 //! `CI=true` it fails instead, so CI never passes a PostgreSQL test it did
 //! not run.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dbfault::postgres::{LeakReport, find_leaks};
-use dbfault::{AsyncPgDriver, Connection, Driver, PgDriver, Row, run_script};
+use dbfault::testing::PgSchema;
+use dbfault::{AsyncPgDriver, Connection, Driver, PgDriver, Row};
 
 /// Where the tests look for PostgreSQL when `DATABASE_URL` is not set.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -72,64 +72,16 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-/// `url` with `application_name` set to `name` (a `postgres://` URL or a
-/// `key=value` string).
-pub fn with_application_name(url: &str, name: &str) -> String {
-    if url.contains("://") {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}application_name={name}")
-    } else {
-        format!("{url} application_name={name}")
-    }
-}
-
-/// A fresh name, unique in the process and across processes running at
-/// once: `dbfault_<pid>_<n>`.
-pub fn unique_name(prefix: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// One test's PostgreSQL: a schema of its own (the fixture tables live
-/// there), reached by connections whose `search_path` is that schema and
-/// whose `application_name` is its name, so that the leak check looks at
-/// this test's backends alone. The schema is dropped when the last clone
-/// goes.
+/// One test's PostgreSQL: a [`PgSchema`] of its own (the fixture tables
+/// live there), reached by connections whose `search_path` is that schema
+/// and whose `application_name` is its name, so that the leak check looks
+/// at this test's backends alone. The schema is dropped, with the test's
+/// sessions still open, when the last clone goes.
 #[derive(Debug, Clone)]
 pub struct PgBackend {
     /// The server's URL with this test's `application_name`.
     pub url: String,
-    /// The schema, also the `application_name`.
-    pub schema: String,
-    _drop: Arc<DropSchema>,
-}
-
-/// Drops the schema when dropped.
-#[derive(Debug)]
-struct DropSchema {
-    url: String,
-    schema: String,
-}
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        // On a thread of its own: this may run inside a runtime.
-        let dropped = std::thread::spawn(move || -> dbfault::Result<()> {
-            let mut conn = PgDriver::new(&url)?.connect()?;
-            conn.execute("SET lock_timeout = '10s'", &[])?;
-            conn.execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"), &[])?;
-            conn.close()
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
-        }
-    }
+    schema: Arc<PgSchema>,
 }
 
 impl PgBackend {
@@ -137,51 +89,22 @@ impl PgBackend {
     /// (see [`pg_url`]). `fixture`: with the fixture schema and seed.
     pub fn new(fixture: bool) -> Option<PgBackend> {
         let base = pg_url()?;
-        let schema = unique_name("dbfault");
-        let url = with_application_name(&base, &schema);
-        let created = {
-            let (url, schema) = (url.clone(), schema.clone());
-            std::thread::spawn(move || -> dbfault::Result<()> {
-                let mut conn = PgDriver::new(&url)?.connect()?;
-                conn.execute(&format!("CREATE SCHEMA {schema}"), &[])?;
-                conn.execute(&format!("SET search_path TO {schema}"), &[])?;
-                if fixture {
-                    run_script(&mut conn, super::driver::SCHEMA)?;
-                    run_script(&mut conn, super::driver::SEED)?;
-                }
-                conn.close()
-            })
-            .join()
-            .expect("the set-up thread")
-        };
-        created.unwrap_or_else(|e| panic!("creating the test schema {schema}: {e}"));
+        let schema = PgSchema::new(&base, fixture)
+            .unwrap_or_else(|e| panic!("creating a test schema on {}: {e}", redacted(&base)));
         Some(PgBackend {
-            _drop: Arc::new(DropSchema {
-                url: base,
-                schema: schema.clone(),
-            }),
-            url,
-            schema,
+            url: schema.url().to_owned(),
+            schema: Arc::new(schema),
         })
-    }
-
-    /// The statement every new connection runs: into this schema.
-    pub fn init_sql(&self) -> String {
-        format!("SET search_path TO {}", self.schema)
     }
 
     /// A sync driver of this schema.
     pub fn driver(&self) -> PgDriver {
-        PgDriver::new(&self.url)
-            .expect("a valid URL")
-            .init_sql(&self.init_sql())
+        self.schema.driver()
     }
 
     /// An async driver of this schema.
     pub fn async_driver(&self) -> AsyncPgDriver {
-        AsyncPgDriver::new(&self.url)
-            .expect("a valid URL")
-            .init_sql(&self.init_sql())
+        self.schema.async_driver()
     }
 
     /// Runs `f` on a connection of its own, on a thread of its own (the
