@@ -15,8 +15,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::Kind::{self, AsyncMock, AsyncPostgres, AsyncSqlite, Mock, Postgres, Sqlite};
 use common::driver::{Harness, PROBE_SQL, REJECTED_SQL, SCHEMA, SEED, Setup, Stack};
-use common::{Kind, run_op, write_sql};
+use common::{run_op, write_sql};
 use dbfault::{Connection, Driver, ErrorClass, ErrorKind, Op, Value, run_script};
 use rstest::rstest;
 
@@ -50,15 +51,7 @@ fn none() -> Vec<String> {
 
 #[rstest]
 fn ids_are_stable_and_unique_per_connection(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -97,15 +90,7 @@ fn ids_are_stable_and_unique_per_connection(
 
 #[rstest]
 fn in_transaction_follows_begin_commit_and_rollback(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -125,15 +110,7 @@ fn in_transaction_follows_begin_commit_and_rollback(
 
 #[rstest]
 fn begin_twice_fails_and_the_transaction_stays_usable(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -157,15 +134,7 @@ fn begin_twice_fails_and_the_transaction_stays_usable(
 
 #[rstest]
 fn rollback_without_a_transaction_is_a_no_op(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -188,15 +157,7 @@ fn rollback_without_a_transaction_is_a_no_op(
 
 #[rstest]
 fn commit_without_a_transaction_is_a_statement_error(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -221,15 +182,7 @@ fn commit_without_a_transaction_is_a_statement_error(
 
 #[rstest]
 fn two_connections_have_independent_transaction_state(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -271,15 +224,7 @@ fn two_connections_have_independent_transaction_state(
 
 #[rstest]
 fn a_write_in_a_rolled_back_transaction_is_not_committed(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -302,15 +247,7 @@ fn a_write_in_a_rolled_back_transaction_is_not_committed(
 
 #[rstest]
 fn writes_in_a_committed_transaction_are_committed(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -326,15 +263,7 @@ fn writes_in_a_committed_transaction_are_committed(
 
 #[rstest]
 fn autocommit_writes_are_committed(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -355,15 +284,7 @@ fn autocommit_writes_are_committed(
 
 #[rstest]
 fn a_connection_dropped_with_an_open_transaction_does_not_commit_it(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -386,15 +307,7 @@ fn a_connection_dropped_with_an_open_transaction_does_not_commit_it(
 
 #[rstest]
 fn a_connection_closed_with_an_open_transaction_does_not_commit_it(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -417,15 +330,7 @@ fn a_connection_closed_with_an_open_transaction_does_not_commit_it(
 
 #[rstest]
 fn close_twice_is_ok(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -442,15 +347,7 @@ fn close_twice_is_ok(
 
 #[rstest]
 fn a_connection_is_broken_once_closed(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -469,15 +366,7 @@ fn a_connection_is_broken_once_closed(
 
 #[rstest]
 fn every_operation_after_close_fails_closed_and_is_a_disconnect(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
     #[values(Op::Execute, Op::Query, Op::Begin, Op::Commit, Op::Rollback, Op::Ping)] call: Op,
 ) {
@@ -517,15 +406,7 @@ fn every_operation_after_close_fails_closed_and_is_a_disconnect(
 
 #[rstest]
 fn ping_succeeds_on_a_live_connection(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -547,15 +428,7 @@ fn ping_succeeds_on_a_live_connection(
 
 #[rstest]
 fn the_dialect_has_a_name_and_a_ping_statement(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -576,15 +449,7 @@ fn the_dialect_has_a_name_and_a_ping_statement(
 
 #[rstest]
 fn run_script_applies_the_fixture_schema_and_seed(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -600,15 +465,7 @@ fn run_script_applies_the_fixture_schema_and_seed(
 
 #[rstest]
 fn a_rejected_statement_is_a_statement_error_and_the_connection_lives(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -640,15 +497,7 @@ fn a_rejected_statement_is_a_statement_error_and_the_connection_lives(
 
 #[rstest]
 fn a_rejected_statement_inside_a_transaction_leaves_it_open(
-    #[values(
-        Kind::Sqlite,
-        Kind::Mock,
-        Kind::AsyncSqlite,
-        Kind::AsyncMock,
-        Kind::Postgres,
-        Kind::AsyncPostgres
-    )]
-    kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {

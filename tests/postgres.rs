@@ -373,28 +373,8 @@ fn p02_and_p03_are_classified_as_disconnects() {
 fn values_map_both_ways() {
     let Some(pg) = backend() else { return };
     let mut conn = pg.driver().connect().unwrap();
-    let row = conn
-        .query_row(
-            "SELECT $1::int2 AS a, $2::int4 AS b, $3::int8 AS c, $4::float4 AS d, $5::float8 AS e, \
-             $6::text AS f, $7::varchar AS g, $8::bytea AS h, $9::bool AS i, $10::int8 AS j, \
-             $11::float8 AS k, 'lit' AS l, 7::oid AS m",
-            &[
-                Value::Integer(-2),
-                Value::Integer(1 << 30),
-                Value::Integer(i64::MIN),
-                Value::Real(1.5),
-                Value::Real(-0.25),
-                Value::from("héllo"),
-                Value::from("v"),
-                Value::Blob(vec![0, 255, 7]),
-                Value::Integer(1),
-                Value::Null,
-                Value::Integer(3),
-            ],
-        )
-        .unwrap()
-        .expect("a row");
-    let expected = [
+    // Each value comes back as it went, but the integer bound to a float.
+    let sent = [
         Value::Integer(-2),
         Value::Integer(1 << 30),
         Value::Integer(i64::MIN),
@@ -405,10 +385,19 @@ fn values_map_both_ways() {
         Value::Blob(vec![0, 255, 7]),
         Value::Integer(1),
         Value::Null,
-        Value::Real(3.0),
-        Value::from("lit"),
-        Value::Integer(7),
+        Value::Integer(3),
     ];
+    let row = conn
+        .query_row(
+            "SELECT $1::int2 AS a, $2::int4 AS b, $3::int8 AS c, $4::float4 AS d, $5::float8 AS e, \
+             $6::text AS f, $7::varchar AS g, $8::bytea AS h, $9::bool AS i, $10::int8 AS j, \
+             $11::float8 AS k, 'lit' AS l, 7::oid AS m",
+            &sent,
+        )
+        .unwrap()
+        .expect("a row");
+    let mut expected = sent[..10].to_vec();
+    expected.extend([Value::Real(3.0), Value::from("lit"), Value::Integer(7)]);
     assert_eq!(row.values(), expected);
     assert_eq!(row.columns()[0], "a");
     let mapped = conn

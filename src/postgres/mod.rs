@@ -52,6 +52,97 @@
 //! `application_name`, only backends of that name are looked at, so tests
 //! that run in parallel against one database each check their own.
 
+/// The items both drivers have but for their type name: `new`,
+/// `init_sql`, `faulty` and `Debug`. The async driver's
+/// [`faulty`](AsyncPgDriver::faulty) kill blocks the calling thread for
+/// the admin connection's round trips.
+macro_rules! driver_items {
+    ($driver:ident) => {
+        impl $driver {
+            /// A driver for the database `url` names: a `postgres://` URL
+            /// or a `key=value` connection string, as tokio-postgres reads
+            /// them (`postgres://user@host:port/dbname?application_name=x`).
+            ///
+            /// Nothing is opened here: a server that cannot be reached
+            /// fails at `connect` with a disconnect (`08001`).
+            ///
+            /// # Errors
+            ///
+            /// [`ErrorKind::Config`](crate::ErrorKind::Config), field
+            /// `url`, if the string does not parse.
+            pub fn new(url: &str) -> Result<$driver> {
+                Ok($driver {
+                    settings: Arc::new(Settings::parse(url)?),
+                })
+            }
+
+            /// SQL (one or more `;`-separated statements) run on every new
+            /// connection before `connect` returns it, e.g. `SET
+            /// search_path TO app`. If it fails, `connect` fails with its
+            /// error and the connection is closed. Default: none.
+            #[must_use]
+            pub fn init_sql(self, sql: &str) -> $driver {
+                $driver {
+                    settings: Arc::new(self.settings.with_init_sql(sql)),
+                }
+            }
+
+            /// This driver under the fault layer, with server-side faults
+            /// done by the server: [`Faults::kill`](crate::Faults::kill),
+            /// [`restart`](crate::Faults::restart) and
+            /// [`outage`](crate::Faults::outage) terminate the
+            /// connections' backends with `pg_terminate_backend` over an
+            /// admin connection (one per fault, opened with this driver's
+            /// settings on a thread of its own, so its role must be
+            /// allowed to signal them: the same role, or a member of
+            /// `pg_signal_backend`), and wait until they are gone. The
+            /// client then meets `FATAL 57P01` (admin_shutdown) on its
+            /// next call, as in production. An outage also refuses new
+            /// connects in the fault layer until
+            /// [`restore`](crate::Faults::restore).
+            ///
+            /// `FaultyDriver::new(driver)` kills in the fault layer
+            /// instead: the next call fails with an injected disconnect of
+            /// code `57P01`, and the server only sees the connection close.
+            pub fn faulty(&self) -> FaultyDriver<$driver> {
+                FaultyDriver::new(self.clone()).with_server(self.settings.server())
+            }
+        }
+
+        impl fmt::Debug for $driver {
+            /// The settings, the password redacted.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($driver))
+                    .field(&self.settings)
+                    .finish()
+            }
+        }
+    };
+}
+
+/// The items both connections have but for their type name:
+/// `backend_pid` and `Debug`, over their `conn` field.
+macro_rules! connection_items {
+    ($conn:ident) => {
+        impl $conn {
+            /// The process id of the connection's backend
+            /// (`pg_backend_pid()`): what `pg_stat_activity` and
+            /// `pg_terminate_backend` know it by.
+            pub fn backend_pid(&self) -> i32 {
+                self.conn.session.pid
+            }
+        }
+
+        impl fmt::Debug for $conn {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($conn))
+                    .field("session", &self.conn.session)
+                    .finish()
+            }
+        }
+    };
+}
+
 mod conn;
 mod dialect;
 mod driver;

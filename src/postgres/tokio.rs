@@ -35,43 +35,7 @@ pub struct AsyncPgDriver {
     settings: Arc<Settings>,
 }
 
-impl AsyncPgDriver {
-    /// A driver for the database `url` names; see
-    /// [`PgDriver::new`](crate::PgDriver::new).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config), field `url`, if the string does not parse.
-    pub fn new(url: &str) -> Result<AsyncPgDriver> {
-        Ok(AsyncPgDriver {
-            settings: Arc::new(Settings::parse(url)?),
-        })
-    }
-
-    /// SQL run on every new connection before `connect` returns it; see
-    /// [`PgDriver::init_sql`](crate::PgDriver::init_sql).
-    #[must_use]
-    pub fn init_sql(self, sql: &str) -> AsyncPgDriver {
-        AsyncPgDriver {
-            settings: Arc::new(self.settings.with_init_sql(sql)),
-        }
-    }
-
-    /// This driver under the async fault layer, with server-side faults
-    /// done by the server (`pg_terminate_backend`); see
-    /// [`PgDriver::faulty`](crate::PgDriver::faulty). The kill blocks the
-    /// calling thread for the admin connection's round trips (it runs
-    /// that connection on a thread of its own).
-    pub fn faulty(&self) -> FaultyDriver<AsyncPgDriver> {
-        FaultyDriver::new(self.clone()).with_server(self.settings.server())
-    }
-}
-
-impl fmt::Debug for AsyncPgDriver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AsyncPgDriver").field(&self.settings).finish()
-    }
-}
+driver_items!(AsyncPgDriver);
 
 impl AsyncDriver for AsyncPgDriver {
     type Connection = AsyncPgConnection;
@@ -108,21 +72,7 @@ pub struct AsyncPgConnection {
     conn: Conn,
 }
 
-impl AsyncPgConnection {
-    /// The process id of the connection's backend; see
-    /// [`PgConnection::backend_pid`](crate::PgConnection::backend_pid).
-    pub fn backend_pid(&self) -> i32 {
-        self.conn.session.pid
-    }
-}
-
-impl fmt::Debug for AsyncPgConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncPgConnection")
-            .field("session", &self.conn.session)
-            .finish()
-    }
-}
+connection_items!(AsyncPgConnection);
 
 impl AsyncConnection for AsyncPgConnection {
     fn id(&self) -> ConnId {
