@@ -54,7 +54,7 @@ fn describe(err: &tokio_postgres::Error, phase: Phase) -> (String, String) {
     }
     let source = err.source();
     if let Some(mismatch) = source.and_then(|s| s.downcast_ref::<Mismatch>()) {
-        return (TYPE_CODE.to_owned(), format!("{err}: {mismatch}"));
+        return (TYPE_CODE.to_owned(), mismatch.to_string());
     }
     let message = match source {
         Some(source) => format!("{err}: {source}"),

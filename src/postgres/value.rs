@@ -29,9 +29,13 @@ use crate::{Error, Result, Row, Value};
 
 use super::error::TYPE_CODE;
 
-/// A parameter: one [`Value`], bound as the type the server inferred.
+/// A parameter: one [`Value`], bound as the type the server inferred, and
+/// its number (`$1` is 1), which an error names.
 #[derive(Debug)]
-pub(super) struct Param<'a>(pub(super) &'a Value);
+pub(super) struct Param<'a> {
+    n: usize,
+    value: &'a Value,
+}
 
 /// Why a [`Value`] cannot be bound, or a column cannot be read: the
 /// source of the driver's error, which [`from_pg`](super::error::from_pg)
@@ -62,9 +66,9 @@ fn out_of_range(value: &Value, ty: &Type) -> BoxError {
     mismatch(format!("{value} is out of the range of PostgreSQL type {ty}"))
 }
 
-impl ToSql for Param<'_> {
-    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> std::result::Result<IsNull, BoxError> {
-        let value = self.0;
+impl Param<'_> {
+    fn encode(&self, ty: &Type, out: &mut bytes::BytesMut) -> std::result::Result<IsNull, BoxError> {
+        let value = self.value;
         match (value, ty) {
             (Value::Null, _) => Ok(IsNull::Yes),
             (Value::Integer(i), &Type::INT2) => i16::try_from(*i)
@@ -94,6 +98,15 @@ impl ToSql for Param<'_> {
                 cast_hint(value)
             ))),
         }
+    }
+}
+
+impl ToSql for Param<'_> {
+    /// The value as `ty`, or an error naming the parameter (`$2`), the
+    /// value and the type.
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> std::result::Result<IsNull, BoxError> {
+        self.encode(ty, out)
+            .map_err(|why| mismatch(format!("parameter ${}: {why}", self.n)))
     }
 
     /// Every type: [`to_sql`](ToSql::to_sql) answers a value that does not
@@ -150,7 +163,11 @@ impl<'a> FromSql<'a> for Cell {
 
 /// The parameters, as the driver takes them.
 pub(super) fn params(values: &[Value]) -> Vec<Param<'_>> {
-    values.iter().map(Param).collect()
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Param { n: i + 1, value })
+        .collect()
 }
 
 /// The parameters as the client's slice of trait objects.
