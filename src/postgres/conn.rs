@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{AsyncMessage, Client, Connection, NoTls, Socket};
 
 use crate::{ConnId, Error, ErrorKind, Result, Row, Value};
 
-use super::error::{CONNECTION_CLOSED, Phase, from_pg};
+use super::error::{CONNECTION_CLOSED, Phase, from_pg, from_warning};
 use super::session::{Session, Tx};
 use super::value::{check_count, column_names, params, refs, to_rows};
 use super::{Settings, pid_of};
@@ -23,7 +24,7 @@ pub(super) struct Conn {
     client: Option<Client>,
     /// The connection's I/O task; its output is the error that ended the
     /// connection, if one did. Taken once that error has been read.
-    task: Option<JoinHandle<Option<tokio_postgres::Error>>>,
+    task: Option<JoinHandle<Option<Error>>>,
     /// The statement the last call prepared, kept until the next call has
     /// read what the server sent meanwhile: dropping a statement sends
     /// its `Close`, and a `Close` written to a server that already ended
@@ -41,7 +42,7 @@ pub(super) async fn connect(settings: &Arc<Settings>) -> Result<Conn> {
         .connect(NoTls)
         .await
         .map_err(|e| from_pg(e, Phase::Connect))?;
-    let task = tokio::spawn(async move { connection.await.err() });
+    let task = tokio::spawn(drive(connection));
     let op = |e| from_pg(e, Phase::Operation);
     if let Some(sql) = &settings.init_sql {
         client.batch_execute(sql).await.map_err(op)?;
@@ -53,6 +54,32 @@ pub(super) async fn connect(settings: &Arc<Settings>) -> Result<Conn> {
         task: Some(task),
         spent: None,
     })
+}
+
+/// Does a connection's I/O until it ends; returns why it ended, if not
+/// because the client closed it: the server's error (a `FATAL` such as
+/// `57P01`), or the client's, unless the server warned just before it
+/// closed the connection with a code of class `57` (operator
+/// intervention): then that warning, which says why. A server whose other
+/// backend crashed (`57P02`) ends its sessions that way, with a
+/// `WARNING`, not an error.
+async fn drive(mut connection: Connection<Socket, NoTlsStream>) -> Option<Error> {
+    let mut warned = None;
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            None => return None,
+            Some(Ok(AsyncMessage::Notice(notice))) if notice.code().code().starts_with("57") => {
+                warned = Some(notice);
+            }
+            Some(Ok(_)) => {}
+            Some(Err(err)) => {
+                return Some(match warned {
+                    Some(notice) if err.as_db_error().is_none() => from_warning(&notice, err),
+                    _ => from_pg(err, Phase::Operation),
+                });
+            }
+        }
+    }
 }
 
 impl Conn {
@@ -91,7 +118,7 @@ impl Conn {
     async fn ended(&mut self, closed: Error) -> Error {
         match self.task.take() {
             Some(task) => match task.await {
-                Ok(Some(cause)) => from_pg(cause, Phase::Operation),
+                Ok(Some(cause)) => cause,
                 _ => closed,
             },
             None => closed,

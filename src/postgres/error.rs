@@ -47,6 +47,16 @@ pub(super) fn from_pg(err: tokio_postgres::Error, phase: Phase) -> Error {
         .classified_by(&PgDialect)
 }
 
+/// The warning the server sent just before it closed the connection
+/// (`57P02`: another backend crashed), as the error of the close the client
+/// then met (`closed`, kept as the source).
+#[cold]
+pub(super) fn from_warning(warning: &tokio_postgres::error::DbError, closed: tokio_postgres::Error) -> Error {
+    Error::driver(warning.code().code(), warning.to_string())
+        .with_source(closed)
+        .classified_by(&PgDialect)
+}
+
 /// The code and message of `err`.
 fn describe(err: &tokio_postgres::Error, phase: Phase) -> (String, String) {
     if let Some(db) = err.as_db_error() {

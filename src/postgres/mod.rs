@@ -15,7 +15,7 @@
 //!
 //! | SQLSTATE | class | example |
 //! | --- | --- | --- |
-//! | class `08`, `57P01`, `57P02`, `57P03`, `57P05`, `25P03` | disconnect | a refused connect (`08001`), `pg_terminate_backend` (`57P01`), a connect to a server shutting down (`57P03`), `idle_in_transaction_session_timeout` (`25P03`), `idle_session_timeout` (`57P05`) |
+//! | class `08`, `57P01`, `57P02`, `57P03`, `57P05`, `25P03` | disconnect | a refused connect (`08001`), `pg_terminate_backend` (`57P01`), a connect to a server shutting down (`57P03`), a session the server resets after another backend crashed (`57P02`, sent as a warning before the close, reported as the close's error), `idle_in_transaction_session_timeout` (`25P03`), `idle_session_timeout` (`57P05`) |
 //! | `25006` read_only_sql_transaction | disconnect (a choice: after a failover the connection is alive but on the wrong node; see [`PgDialect`]) | a write in a read-only transaction |
 //! | `40001`, `40P01`, `55P03` | transient | two serializable transactions, a deadlock, `FOR UPDATE NOWAIT` on a locked row |
 //! | class `23` | constraint | a duplicate key (`23505`) |
