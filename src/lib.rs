@@ -2,7 +2,8 @@
 //! pool answers the way SQLAlchemy's does.
 //!
 //! The layers, bottom up: a [`Driver`] opens [`Connection`]s (the real
-//! [`SqliteDriver`] or the scripted [`MockDriver`]); a [`Dialect`] says
+//! [`SqliteDriver`], with feature `postgres` the real [`PgDriver`], or the
+//! scripted [`MockDriver`]); a [`Dialect`] says
 //! what their errors mean; a [`FaultyDriver`] wraps either and makes
 //! operations fail on a test's command ([`Faults`], [`Rule`],
 //! [`FaultPlan`]); a [`Pool`] with SQLAlchemy's QueuePool semantics hands
@@ -51,7 +52,8 @@
         feature = "sqlite",
         feature = "tokio",
         feature = "proptest",
-        feature = "rstest"
+        feature = "rstest",
+        feature = "postgres"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -71,6 +73,8 @@ mod manager;
 mod mock;
 mod op;
 mod pool;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "proxy")]
 mod proxy;
 mod row_ref;
@@ -80,6 +84,10 @@ mod sqlite;
 pub mod testing;
 mod value;
 
+#[cfg(all(feature = "postgres", feature = "tokio"))]
+pub use crate::postgres::{AsyncPgConnection, AsyncPgDriver};
+#[cfg(feature = "postgres")]
+pub use crate::postgres::{PgConnection, PgDialect, PgDriver};
 pub use clock::Clock;
 pub use dialect::Dialect;
 #[cfg(feature = "tokio")]

@@ -2,9 +2,12 @@
 //!
 //! Each test is one generic body, `fn body<D: Driver>(h: &Harness<D>)`, run
 //! by `contract!` (tests/common/driver.rs) against every driver kind: real
-//! SQLite (a fresh fixture database per test), the mock, their async forms
-//! (`Blocking<SqliteDriver>`, `AsyncMockDriver`, behind the `Synced`
-//! adapter), each bare and under the fault layer with no rule armed.
+//! SQLite (a fresh fixture database per test), the mock, real PostgreSQL
+//! (a fresh schema per test, found by `pg_url`), their async forms
+//! (`Blocking<SqliteDriver>`, `AsyncMockDriver`, `AsyncPgDriver`, behind
+//! the `Synced` adapter), each bare and under the fault layer with no rule
+//! armed. On PostgreSQL every body ends with the leak check: no session
+//! of the test is left in a transaction or holding a lock.
 
 #![cfg(all(feature = "sqlite", feature = "tokio"))]
 
@@ -12,8 +15,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::Kind::{self, AsyncMock, AsyncPostgres, AsyncSqlite, Mock, Postgres, Sqlite};
 use common::driver::{Harness, PROBE_SQL, REJECTED_SQL, SCHEMA, SEED, Setup, Stack};
-use common::{Kind, run_op, write_sql};
+use common::{run_op, write_sql};
 use dbfault::{Connection, Driver, ErrorClass, ErrorKind, Op, Value, run_script};
 use rstest::rstest;
 
@@ -47,7 +51,7 @@ fn none() -> Vec<String> {
 
 #[rstest]
 fn ids_are_stable_and_unique_per_connection(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -86,7 +90,7 @@ fn ids_are_stable_and_unique_per_connection(
 
 #[rstest]
 fn in_transaction_follows_begin_commit_and_rollback(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -106,7 +110,7 @@ fn in_transaction_follows_begin_commit_and_rollback(
 
 #[rstest]
 fn begin_twice_fails_and_the_transaction_stays_usable(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -130,7 +134,7 @@ fn begin_twice_fails_and_the_transaction_stays_usable(
 
 #[rstest]
 fn rollback_without_a_transaction_is_a_no_op(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -153,7 +157,7 @@ fn rollback_without_a_transaction_is_a_no_op(
 
 #[rstest]
 fn commit_without_a_transaction_is_a_statement_error(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -178,7 +182,7 @@ fn commit_without_a_transaction_is_a_statement_error(
 
 #[rstest]
 fn two_connections_have_independent_transaction_state(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -220,7 +224,7 @@ fn two_connections_have_independent_transaction_state(
 
 #[rstest]
 fn a_write_in_a_rolled_back_transaction_is_not_committed(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -243,7 +247,7 @@ fn a_write_in_a_rolled_back_transaction_is_not_committed(
 
 #[rstest]
 fn writes_in_a_committed_transaction_are_committed(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -259,7 +263,7 @@ fn writes_in_a_committed_transaction_are_committed(
 
 #[rstest]
 fn autocommit_writes_are_committed(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -280,7 +284,7 @@ fn autocommit_writes_are_committed(
 
 #[rstest]
 fn a_connection_dropped_with_an_open_transaction_does_not_commit_it(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -303,7 +307,7 @@ fn a_connection_dropped_with_an_open_transaction_does_not_commit_it(
 
 #[rstest]
 fn a_connection_closed_with_an_open_transaction_does_not_commit_it(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -326,7 +330,7 @@ fn a_connection_closed_with_an_open_transaction_does_not_commit_it(
 
 #[rstest]
 fn close_twice_is_ok(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -343,7 +347,7 @@ fn close_twice_is_ok(
 
 #[rstest]
 fn a_connection_is_broken_once_closed(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -362,7 +366,7 @@ fn a_connection_is_broken_once_closed(
 
 #[rstest]
 fn every_operation_after_close_fails_closed_and_is_a_disconnect(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
     #[values(Op::Execute, Op::Query, Op::Begin, Op::Commit, Op::Rollback, Op::Ping)] call: Op,
 ) {
@@ -402,7 +406,7 @@ fn every_operation_after_close_fails_closed_and_is_a_disconnect(
 
 #[rstest]
 fn ping_succeeds_on_a_live_connection(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -424,7 +428,7 @@ fn ping_succeeds_on_a_live_connection(
 
 #[rstest]
 fn the_dialect_has_a_name_and_a_ping_statement(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -445,7 +449,7 @@ fn the_dialect_has_a_name_and_a_ping_statement(
 
 #[rstest]
 fn run_script_applies_the_fixture_schema_and_seed(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -461,7 +465,7 @@ fn run_script_applies_the_fixture_schema_and_seed(
 
 #[rstest]
 fn a_rejected_statement_is_a_statement_error_and_the_connection_lives(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -493,7 +497,7 @@ fn a_rejected_statement_is_a_statement_error_and_the_connection_lives(
 
 #[rstest]
 fn a_rejected_statement_inside_a_transaction_leaves_it_open(
-    #[values(Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock)] kind: Kind,
+    #[values(Sqlite, Mock, AsyncSqlite, AsyncMock, Postgres, AsyncPostgres)] kind: Kind,
     #[values(Stack::Bare, Stack::Faulty)] stack: Stack,
 ) {
     fn body<D: Driver>(h: &Harness<D>) {
@@ -506,6 +510,21 @@ fn a_rejected_statement_inside_a_transaction_leaves_it_open(
             conn.in_transaction(),
             "the transaction survives the rejected statement"
         );
+        if h.backend().errors_abort_transactions() {
+            // PostgreSQL aborted the transaction: it refuses the rest of
+            // it, and its commit rolls it back.
+            let err = conn.execute(&write_sql("after"), &[]).expect_err("aborted");
+            assert_eq!(err.code(), Some("25P02"), "{err}");
+            assert_eq!(err.class(), ErrorClass::Statement, "{err}");
+            assert!(conn.in_transaction(), "still open until it ends");
+            let err = conn.commit().expect_err("the commit of an aborted transaction");
+            assert_eq!(err.code(), Some("25P02"), "{err}");
+            assert!(!conn.in_transaction(), "the commit ended it");
+            assert_eq!(h.committed_writes(), none(), "and nothing of it is committed");
+            write(&mut conn, "next");
+            assert_eq!(h.committed_writes(), ["next"]);
+            return;
+        }
         write(&mut conn, "after");
         conn.commit().expect("commit");
         assert_eq!(

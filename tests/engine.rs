@@ -11,7 +11,7 @@ use rstest::rstest;
 #[rstest]
 fn b19_execute_error_says_whether_the_connection_was_invalidated(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -41,7 +41,7 @@ fn b19_execute_error_says_whether_the_connection_was_invalidated(
 #[rstest]
 fn b20_disconnect_in_a_transaction_leaves_it_pending_rollback(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -73,7 +73,7 @@ fn b20_disconnect_in_a_transaction_leaves_it_pending_rollback(
 #[rstest]
 fn b20_commit_of_a_pending_rollback_transaction_fails(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -93,7 +93,7 @@ fn b20_commit_of_a_pending_rollback_transaction_fails(
 #[rstest]
 fn b21_commit_cut_by_a_disconnect_is_outcome_unknown(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
     #[values(false, true)] applied: bool,
 ) {
     async fn body<P: TestPool>(h: H<P>, applied: bool) {
@@ -121,7 +121,7 @@ fn b21_commit_cut_by_a_disconnect_is_outcome_unknown(
 #[rstest]
 fn b21_commit_that_certainly_failed_is_not_outcome_unknown(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -156,7 +156,7 @@ fn b21_commit_that_certainly_failed_is_not_outcome_unknown(
 #[rstest]
 fn abandoned_transaction_rolls_back_before_anyone_else_gets_the_connection(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -178,7 +178,7 @@ fn abandoned_transaction_rolls_back_before_anyone_else_gets_the_connection(
 #[rstest]
 fn abandoned_transaction_is_rolled_back_before_the_connections_next_use(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -197,7 +197,7 @@ fn abandoned_transaction_is_rolled_back_before_the_connections_next_use(
 #[rstest]
 fn a_rollback_that_fails_reaches_the_caller_and_invalidates_the_connection(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -229,7 +229,7 @@ fn a_rollback_that_fails_reaches_the_caller_and_invalidates_the_connection(
 /// statement runs, a disconnect is classified and invalidates.
 #[rstest]
 fn run_script_runs_every_statement_and_a_disconnect_invalidates(
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     fn check<D: dbfault::Driver>(h: H<dbfault::Pool<D>>) {
         let engine = dbfault::Engine::new(h.pool.clone());

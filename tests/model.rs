@@ -7,8 +7,16 @@
 //! Cases per target: `DBFAULT_MODEL_CASES` (default 256), steps per case:
 //! `DBFAULT_MODEL_STEPS` (default 64). A failure prints its seed and plan
 //! as TOML, ready to save under fixtures/scenarios/ and replay.
+//!
+//! On PostgreSQL (feature `postgres`, the server `pg_url` finds; a fresh
+//! schema per case, kills done by the server): `DBFAULT_MODEL_PG_CASES`
+//! cases per shell (default 4: a case takes about half a second of real
+//! connects, kills and commits).
 
-use dbfault::testing::{Target, check, strategies};
+mod common;
+
+use dbfault::FaultPlan;
+use dbfault::testing::{ModelFailure, Report, Target, check, strategies};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -21,6 +29,11 @@ fn env(name: &str, default: u32) -> u32 {
 
 fn run_model(target: Target) {
     let cases = env("DBFAULT_MODEL_CASES", 256);
+    run_cases(cases, |plan, steps| check(target, plan, steps));
+}
+
+/// Runs `cases` generated plans through `check`.
+fn run_cases(cases: u32, check: impl Fn(&FaultPlan, usize) -> Result<Report, ModelFailure>) {
     let steps = env("DBFAULT_MODEL_STEPS", 64) as usize;
     let config = Config {
         cases,
@@ -29,7 +42,7 @@ fn run_model(target: Target) {
     };
     let mut runner = TestRunner::new(config);
     let result = runner.run(&strategies::model_plan(), |plan| {
-        let outcome = check(target, &plan, steps);
+        let outcome = check(&plan, steps);
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
         Ok(())
     });
@@ -56,6 +69,66 @@ fn model_tokio_mock() {
 #[test]
 fn model_tokio_sqlite() {
     run_model(Target::TokioSqlite);
+}
+
+#[cfg(feature = "postgres")]
+fn run_model_postgres(target: dbfault::testing::PgTarget) {
+    let Some(url) = common::pg::pg_url() else {
+        return;
+    };
+    let cases = env("DBFAULT_MODEL_PG_CASES", 4);
+    run_cases(cases, |plan, steps| {
+        dbfault::testing::check_postgres(&url, target, plan, steps)
+    });
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn model_threads_postgres() {
+    run_model_postgres(dbfault::testing::PgTarget::Threads);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn model_tokio_postgres() {
+    run_model_postgres(dbfault::testing::PgTarget::Tokio);
+}
+
+/// Not a vacuous pass on PostgreSQL either: the workload meets faults,
+/// commits, ends commits unknown, and its kills terminate real backends.
+#[cfg(feature = "postgres")]
+#[test]
+fn the_model_on_postgres_sees_faults_unknown_commits_and_kills() {
+    let Some(url) = common::pg::pg_url() else {
+        return;
+    };
+    let plan = dbfault::FaultPlan::from_toml(
+        "seed = 11\n[[rule]]\nop = \"commit\"\nevery = 3\naction = \"disconnect_after_apply\"\n",
+    )
+    .unwrap();
+    let (mut faults, mut committed, mut unknown, mut kills) = (0, 0, 0, 0);
+    for seed in [0] {
+        let plan = plan
+            .rules()
+            .iter()
+            .cloned()
+            .fold(dbfault::FaultPlan::new(seed), |p, r| p.rule(r));
+        for target in [
+            dbfault::testing::PgTarget::Threads,
+            dbfault::testing::PgTarget::Tokio,
+        ] {
+            let report =
+                dbfault::testing::check_postgres(&url, target, &plan, 64).unwrap_or_else(|e| panic!("{e}"));
+            faults += report.faults;
+            committed += report.committed;
+            unknown += report.unknown;
+            kills += report.kills;
+        }
+    }
+    assert!(
+        faults > 0 && committed > 0 && unknown > 0 && kills > 0,
+        "faults {faults}, committed {committed}, unknown {unknown}, kills {kills}"
+    );
 }
 
 #[test]

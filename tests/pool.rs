@@ -54,7 +54,7 @@ async fn get<P: TestPool>(h: &H<P>) -> dbfault::Result<P::Conn> {
 #[rstest]
 fn b01_status_counts_size_and_overflow(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         assert_eq!(counts(h.pool.status()), (2, 0, 0, 0));
@@ -75,7 +75,7 @@ fn b01_status_counts_size_and_overflow(
 #[rstest]
 fn b01_status_stays_consistent_across_dispose_with_connections_out(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let a = get(&h).await.unwrap();
@@ -99,7 +99,7 @@ fn b01_status_stays_consistent_across_dispose_with_connections_out(
 #[rstest]
 fn b02_exhausted_pool_times_out_with_the_last_connect_error(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         // A refused connect, then a connect that hangs and holds the only slot.
@@ -149,7 +149,7 @@ fn b02_exhausted_pool_times_out_with_the_last_connect_error(
 #[rstest]
 fn b02_a_timed_out_wait_leaves_nothing_behind_and_the_next_wait_is_served(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let held = get(&h).await.unwrap();
@@ -192,7 +192,7 @@ fn b02_a_timed_out_wait_leaves_nothing_behind_and_the_next_wait_is_served(
 #[rstest]
 fn b02_each_wait_is_timed_from_its_start_on_the_pools_clock(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let secs = Duration::from_secs;
@@ -272,7 +272,7 @@ fn b03_checked_out_never_exceeds_size_plus_overflow(#[values(Shell::Threads, She
 #[rstest]
 fn b04_returned_to_a_full_idle_queue_is_closed(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let a = get(&h).await.unwrap();
@@ -291,7 +291,7 @@ fn b04_returned_to_a_full_idle_queue_is_closed(
 #[rstest]
 fn b05_failed_connect_consumes_no_slot(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let before = h.pool.status();
@@ -324,7 +324,7 @@ fn b05_failed_connect_consumes_no_slot(
 #[rstest]
 fn b06_slow_connect_blocks_no_other_checkout_or_return(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let held = get(&h).await.unwrap();
@@ -349,7 +349,7 @@ fn b06_slow_connect_blocks_no_other_checkout_or_return(
 #[rstest]
 fn b07_invalidating_a_connection_wakes_a_waiter(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let held = get(&h).await.unwrap();
@@ -371,7 +371,7 @@ fn b07_invalidating_a_connection_wakes_a_waiter(
 #[rstest]
 fn b07_detaching_a_connection_wakes_a_waiter(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let mut held = get(&h).await.unwrap();
@@ -443,7 +443,7 @@ fn b08_waiters_are_served_first_come_first_served(#[values(Shell::Threads, Shell
 #[rstest]
 fn b09_reset_on_return(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
     #[values(ResetOnReturn::Rollback, ResetOnReturn::Commit, ResetOnReturn::None)] reset: ResetOnReturn,
 ) {
     async fn body<P: TestPool>(h: H<P>, reset: ResetOnReturn) {
@@ -487,7 +487,7 @@ fn b09_reset_on_return(
 #[rstest]
 fn b10_failed_rollback_on_return_invalidates(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let mut conn = get(&h).await.unwrap();
@@ -527,7 +527,7 @@ fn b10_failed_rollback_on_return_invalidates(
 #[rstest]
 fn b11_connection_dropped_in_a_panic_is_invalidated(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let pool = h.pool.clone();
@@ -552,7 +552,7 @@ fn b11_connection_dropped_in_a_panic_is_invalidated(
 #[rstest]
 fn b12_no_connection_is_handed_out_inside_a_transaction(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         for _ in 0..3 {
@@ -582,7 +582,7 @@ fn b12_no_connection_is_handed_out_inside_a_transaction(
 #[rstest]
 fn b13_hard_invalidate_closes_and_returns_the_slot(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let conn = get(&h).await.unwrap();
@@ -616,7 +616,7 @@ fn b13_hard_invalidate_closes_and_returns_the_slot(
 #[rstest]
 fn b14_soft_invalidate_replaces_at_next_checkout(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let mut conn = get(&h).await.unwrap();
@@ -643,7 +643,7 @@ fn b14_soft_invalidate_replaces_at_next_checkout(
 #[rstest]
 fn b15_disconnect_invalidates_older_connections(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -678,7 +678,7 @@ fn b15_disconnect_invalidates_older_connections(
 #[rstest]
 fn b15_stale_idle_connections_are_replaced_lazily(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -706,7 +706,7 @@ fn b15_stale_idle_connections_are_replaced_lazily(
 #[rstest]
 fn b13_a_broken_connection_is_never_handed_out_again(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         // Killed by a disconnect while out, returned outside a transaction.
@@ -748,7 +748,7 @@ fn b13_a_broken_connection_is_never_handed_out_again(
 #[rstest]
 fn b15_invalidate_all_replaces_every_existing_connection_once(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let a = get(&h).await.unwrap();
@@ -790,7 +790,7 @@ fn b15_invalidate_all_replaces_every_existing_connection_once(
 #[rstest]
 fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let engine = h.engine();
@@ -829,7 +829,7 @@ fn b16_invalidate_twice_is_a_no_op_and_detach_leaves_the_accounting(
 #[rstest]
 fn b17_recycle_replaces_old_connections_at_checkout(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let id = get(&h).await.unwrap().id();
@@ -853,7 +853,7 @@ fn b17_recycle_replaces_old_connections_at_checkout(
 #[rstest]
 fn b18_pre_ping_skips_the_first_checkout_and_pings_later_ones(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let id = get(&h).await.unwrap().id();
@@ -868,7 +868,7 @@ fn b18_pre_ping_skips_the_first_checkout_and_pings_later_ones(
 #[rstest]
 fn b18_ping_disconnect_reconnects_silently(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let a = get(&h).await.unwrap();
@@ -894,7 +894,7 @@ fn b18_ping_disconnect_reconnects_silently(
 #[rstest]
 fn b18_ping_disconnect_then_failed_reconnect_returns_the_error(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         drop(get(&h).await.unwrap());
@@ -917,7 +917,7 @@ fn b18_ping_disconnect_then_failed_reconnect_returns_the_error(
 #[rstest]
 fn b18_ping_failing_otherwise_invalidates_that_connection(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let a = get(&h).await.unwrap();
@@ -950,7 +950,7 @@ fn b18_ping_failing_otherwise_invalidates_that_connection(
 #[rstest]
 fn b18_pre_ping_idle_pings_only_idle_connections(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let id = get(&h).await.unwrap().id();
@@ -980,7 +980,7 @@ fn b18_pre_ping_idle_pings_only_idle_connections(
 #[rstest]
 fn event_orders_of_the_usual_paths(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         // first checkout
@@ -1026,7 +1026,7 @@ fn event_orders_of_the_usual_paths(
 #[rstest]
 fn b02_a_timeout_too_long_to_add_waits_forever(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
     #[values(false, true)] forever: bool,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
@@ -1058,7 +1058,7 @@ fn b02_a_timeout_too_long_to_add_waits_forever(
 #[rstest]
 fn b01_unlimited_overflow_never_waits(
     #[values(Shell::Threads, Shell::Tokio)] shell: Shell,
-    #[values(Kind::Mock, Kind::Sqlite)] kind: Kind,
+    #[values(Kind::Mock, Kind::Sqlite, Kind::Postgres)] kind: Kind,
 ) {
     async fn body<P: TestPool>(h: H<P>) {
         let mut conns = Vec::new();

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use regex::Regex;
@@ -62,6 +62,10 @@ pub(crate) struct Shared {
     /// The last id given to a connection this fault layer numbers itself
     /// (one attached through hooks, or made by a faulty pool manager).
     last_conn: AtomicU64,
+    /// The real server behind the wrapped driver, when it can terminate
+    /// connections itself: `kill`, `restart` and `outage` then go through
+    /// it instead of killing in the fault layer.
+    server: OnceLock<Arc<dyn Server>>,
 }
 
 struct State {
@@ -134,6 +138,16 @@ fn op_bit(op: Op) -> u32 {
     1 << (op as u32)
 }
 
+/// The real server behind a driver, which terminates connections the way
+/// an administrator does (PostgreSQL's `pg_terminate_backend`): the
+/// client then meets the server's own error on its next call.
+pub(crate) trait Server: Send + Sync {
+    /// Terminates the server side of connections `ids`; for each, whether
+    /// it was terminated (`false` for one the server does not know). `Err`
+    /// says why none could be.
+    fn terminate(&self, ids: &[ConnId]) -> std::result::Result<Vec<bool>, String>;
+}
+
 /// A live connection the server side can kill.
 pub(crate) trait Kill: Send + Sync {
     /// Marks the connection dead and closes its inner connection if no
@@ -192,7 +206,14 @@ impl Shared {
             outage: AtomicBool::new(false),
             live: Mutex::new(HashMap::new()),
             last_conn: AtomicU64::new(0),
+            server: OnceLock::new(),
         }
+    }
+
+    /// Kills go through `server` from now on (set once).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn set_server(&self, server: Arc<dyn Server>) {
+        let _ = self.server.set(server);
     }
 
     /// A fresh id for a connection this fault layer numbers itself.
@@ -419,9 +440,35 @@ impl Shared {
     /// Kills every live connection. The registry lock is released before
     /// any connection is closed.
     fn kill_all(&self) {
-        let live: Vec<_> = lock(&self.live).drain().map(|(_, w)| w).collect();
-        for conn in live.into_iter().filter_map(|w| w.upgrade()) {
-            conn.kill();
+        let live: Vec<_> = lock(&self.live)
+            .drain()
+            .filter_map(|(id, w)| Some((id, w.upgrade()?)))
+            .collect();
+        self.kill_these(live);
+    }
+
+    /// Kills `conns`: through the real server when there is one (each
+    /// connection it could not terminate is killed in the fault layer
+    /// instead, and the journal says why), else in the fault layer. Then
+    /// wakes the operations hang rules hold.
+    fn kill_these(&self, conns: Vec<(ConnId, Arc<dyn Kill>)>) {
+        let terminated = match self.server.get() {
+            Some(server) if !conns.is_empty() => {
+                let ids: Vec<ConnId> = conns.iter().map(|(id, _)| *id).collect();
+                server.terminate(&ids).unwrap_or_else(|why| {
+                    self.journal(
+                        None,
+                        format!("server-side kill failed ({why}): killed in the fault layer"),
+                    );
+                    vec![false; ids.len()]
+                })
+            }
+            _ => Vec::new(),
+        };
+        for (i, (_, conn)) in conns.into_iter().enumerate() {
+            if !terminated.get(i).copied().unwrap_or(false) {
+                conn.kill();
+            }
         }
         self.wake_killed();
     }
@@ -547,6 +594,12 @@ impl Faults {
     /// refused with a disconnect until [`restore`](Faults::restore),
     /// including connects already under way (held by a rule, or inside the
     /// wrapped driver) when the outage began.
+    ///
+    /// Over a real server that can terminate connections itself
+    /// ([`PgDriver::faulty`](crate::PgDriver::faulty)), the live
+    /// connections are terminated by the server, as for
+    /// [`restart`](Faults::restart); connects are refused here, before
+    /// they reach it.
     pub fn outage(&self) {
         self.shared.outage.store(true, Ordering::Release);
         self.shared.journal(None, "outage".to_owned());
@@ -560,7 +613,9 @@ impl Faults {
     }
 
     /// Restarts the server: every live connection dies, new connects
-    /// succeed.
+    /// succeed. Over a real server that can terminate connections itself
+    /// ([`PgDriver::faulty`](crate::PgDriver::faulty)), the server
+    /// terminates them, as [`kill`](Faults::kill) does.
     pub fn restart(&self) {
         self.shared.journal(None, "restart".to_owned());
         self.shared.kill_all();
@@ -572,13 +627,23 @@ impl Faults {
     /// An operation of that connection under way fails with a disconnect:
     /// one held by a hang rule at once, one in flight in the wrapped driver
     /// when the driver returns (its inner connection is closed then).
+    ///
+    /// Over a real server that can terminate connections itself
+    /// ([`PgDriver::faulty`](crate::PgDriver::faulty),
+    /// [`AsyncPgDriver::faulty`](crate::AsyncPgDriver::faulty)), the
+    /// server terminates it (`pg_terminate_backend`), and the connection's
+    /// next call, or the one in flight, fails with the server's own error
+    /// (`FATAL 57P01`), not one the fault layer made; the fault layer
+    /// leaves the connection alone, so an operation a hang rule holds
+    /// stays held until the rule is disarmed, and then meets that error.
+    /// If the server cannot terminate it (the admin connection fails), it
+    /// is killed in the fault layer instead, and the journal says why.
     pub fn kill(&self, id: ConnId) -> bool {
         let conn = lock(&self.shared.live).remove(&id).and_then(|w| w.upgrade());
         match conn {
             Some(conn) => {
                 self.shared.journal(Some(id), "kill".to_owned());
-                conn.kill();
-                self.shared.wake_killed();
+                self.shared.kill_these(vec![(id, conn)]);
                 true
             }
             None => false,

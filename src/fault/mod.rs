@@ -65,6 +65,8 @@ mod tokio;
 pub use self::sync::{FaultyConnection, FaultyDriver};
 #[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
 pub(crate) use decision::Injected;
+#[cfg(feature = "postgres")]
+pub(crate) use faults::Server;
 pub(crate) use faults::SplitMix64;
 pub use faults::{FaultGuard, Faults, PlanGuard};
 // What the appliers outside this module (the faulty pool managers, the

@@ -66,6 +66,15 @@ impl<D> FaultyDriver<D> {
         self
     }
 
+    /// Server-side faults (`kill`, `restart`, `outage`) terminate
+    /// connections through `server`, the real one, instead of in the
+    /// fault layer.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn with_server(self, server: Arc<dyn super::Server>) -> Self {
+        self.shared.set_server(server);
+        self
+    }
+
     /// The handle to arm rules and cause server-wide faults.
     pub fn faults(&self) -> Faults {
         Faults {

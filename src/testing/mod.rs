@@ -12,6 +12,9 @@
 //!   [`check`], and [`replay`] or [`scenario`] by scenario name (the
 //!   crate under test's `fixtures/scenarios/`, then the scenarios dbfault
 //!   ships).
+//! - [`PgSchema`] (feature `postgres`): a fresh schema with the fixture
+//!   tables on a PostgreSQL server, dropped with its leftover sessions;
+//!   [`check_postgres`] runs the model there.
 //! - [`strategies`] (feature `proptest`): fault plans and workloads.
 //! - `fixtures` (feature `rstest`): rstest fixtures for a mock pool, a
 //!   SQLite pool on a fresh fixture database, and their faulty variants.
@@ -26,6 +29,8 @@ mod expect;
 pub mod fixtures;
 mod invariants;
 pub mod model;
+#[cfg(feature = "postgres")]
+mod pg;
 pub mod shell;
 #[cfg(feature = "proptest")]
 pub mod strategies;
@@ -35,6 +40,10 @@ pub use cancel::cancel_at_every_await;
 pub use expect::{EventPattern, Expect, ExpectError, ev, expect};
 pub use invariants::{InspectPool, Invariants, Violation};
 pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_file, scenario};
+#[cfg(feature = "postgres")]
+pub use model::{PgTarget, check_postgres};
+#[cfg(feature = "postgres")]
+pub use pg::PgSchema;
 
 /// A fresh named in-memory SQLite database holding dbfault's fixture
 /// schema (fixtures/schema.sql) and seed data (fixtures/seed.sql): the

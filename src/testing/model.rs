@@ -349,38 +349,48 @@ pub fn check_with(
     plan: &FaultPlan,
     workload: &Workload,
 ) -> std::result::Result<Report, ModelFailure> {
-    if let Some(rule) = plan
-        .rules()
-        .iter()
-        .find(|r| matches!(r.get_action(), Action::Hang))
-    {
-        let mut failure = ModelFailure::new(format!(
-            "the model cannot run `hang` rules (nothing would disarm {rule}); use `delay`"
-        ));
-        failure.plan = Some(Box::new(plan.clone()));
+    if let Some(failure) = refuse_hang(plan) {
         return Err(failure);
     }
     let cfg = pool_config(plan.seed());
     let result = match target {
         Target::ThreadsMock => {
             let server = MockServer::new();
-            on_threads(server.driver(), Data::Mock(server), cfg, plan, workload)
+            on_threads(
+                FaultyDriver::new(server.driver()),
+                Data::Mock(server),
+                cfg,
+                plan,
+                workload,
+            )
         }
         #[cfg(feature = "sqlite")]
         Target::ThreadsSqlite => {
             let db = super::fresh_database().map_err(config_failure)?;
-            on_threads(db.clone(), Data::Sqlite(db), cfg, plan, workload)
+            on_threads(
+                FaultyDriver::new(db.clone()),
+                Data::Sqlite(db),
+                cfg,
+                plan,
+                workload,
+            )
         }
         #[cfg(feature = "tokio")]
         Target::TokioMock => {
             let server = MockServer::new();
-            on_tokio(server.async_driver(), Data::Mock(server), cfg, plan, workload)
+            on_tokio(
+                FaultyDriver::new(server.async_driver()),
+                Data::Mock(server),
+                cfg,
+                plan,
+                workload,
+            )
         }
         #[cfg(all(feature = "tokio", feature = "sqlite"))]
         Target::TokioSqlite => {
             let db = super::fresh_database().map_err(config_failure)?;
             on_tokio(
-                crate::Blocking::new(db.clone()),
+                FaultyDriver::new(crate::Blocking::new(db.clone())),
                 Data::Sqlite(db),
                 cfg,
                 plan,
@@ -393,6 +403,79 @@ pub fn check_with(
         failure.plan = Some(Box::new(plan.clone()));
         failure
     })
+}
+
+/// A shell to run the model on PostgreSQL with ([`check_postgres`]).
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PgTarget {
+    /// `Pool` over `PgDriver::faulty()`.
+    Threads,
+    /// `AsyncPool` over `AsyncPgDriver::faulty()`.
+    #[cfg(feature = "tokio")]
+    Tokio,
+}
+
+/// Runs `plan` with a workload of `steps` steps on the PostgreSQL server
+/// at `url`, through the shell of `target`: in a fresh schema holding the
+/// fixture tables ([`PgSchema`](super::PgSchema), dropped afterwards),
+/// with the server-side steps (kill, restart, outage) done by the server
+/// (`pg_terminate_backend`, see [`PgDriver::faulty`](crate::PgDriver::faulty)).
+/// The checks are [`check`]'s.
+///
+/// # Errors
+///
+/// As [`check`]; a server that cannot be reached, or a schema that cannot
+/// be made, is a failure saying so (its [`error`](ModelFailure::error)).
+#[cfg(feature = "postgres")]
+pub fn check_postgres(
+    url: &str,
+    target: PgTarget,
+    plan: &FaultPlan,
+    steps: usize,
+) -> std::result::Result<Report, ModelFailure> {
+    if let Some(failure) = refuse_hang(plan) {
+        return Err(failure);
+    }
+    let workload = Workload::generate(plan.seed(), steps);
+    let cfg = pool_config(plan.seed());
+    let schema = super::PgSchema::new(url, true).map_err(config_failure)?;
+    let result = match target {
+        PgTarget::Threads => on_threads(
+            schema.driver().faulty(),
+            Data::Postgres(&schema),
+            cfg,
+            plan,
+            &workload,
+        ),
+        #[cfg(feature = "tokio")]
+        PgTarget::Tokio => on_tokio(
+            schema.async_driver().faulty(),
+            Data::Postgres(&schema),
+            cfg,
+            plan,
+            &workload,
+        ),
+    };
+    result.map_err(|mut failure| {
+        failure.plan = Some(Box::new(plan.clone()));
+        failure.what = format!("on PostgreSQL ({target:?} shell): {}", failure.what);
+        failure
+    })
+}
+
+/// The failure of a plan with a `hang` rule, which the model cannot run.
+fn refuse_hang(plan: &FaultPlan) -> Option<ModelFailure> {
+    let rule = plan
+        .rules()
+        .iter()
+        .find(|r| matches!(r.get_action(), Action::Hang))?;
+    let mut failure = ModelFailure::new(format!(
+        "the model cannot run `hang` rules (nothing would disarm {rule}); use `delay`"
+    ));
+    failure.plan = Some(Box::new(plan.clone()));
+    Some(failure)
 }
 
 /// Replays the scenario `name` on every target, [`DEFAULT_STEPS`] steps
@@ -495,17 +578,18 @@ fn own_scenarios(dir: &Path) -> Vec<String> {
     names
 }
 
-/// The threaded shell over `driver`, on a manual clock.
+/// The threaded shell over `driver` (under the fault layer), on a manual
+/// clock.
 fn on_threads<D: Driver>(
-    driver: D,
-    data: Data,
+    driver: FaultyDriver<D>,
+    data: Data<'_>,
     cfg: PoolConfig,
     plan: &FaultPlan,
     workload: &Workload,
 ) -> std::result::Result<Report, ModelFailure> {
     let clock = Clock::manual();
     let journal = Journal::with_clock(clock.clone());
-    let driver = FaultyDriver::new(driver).with_journal(journal.clone());
+    let driver = driver.with_journal(journal.clone());
     let faults = driver.faults();
     let pool = Pool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
     block_on(run(
@@ -519,18 +603,19 @@ fn on_threads<D: Driver>(
     ))
 }
 
-/// The tokio shell over `driver`, on a paused current-thread runtime.
+/// The tokio shell over `driver` (under the fault layer), on a paused
+/// current-thread runtime.
 #[cfg(feature = "tokio")]
 fn on_tokio<D: crate::AsyncDriver>(
-    driver: D,
-    data: Data,
+    driver: FaultyDriver<D>,
+    data: Data<'_>,
     cfg: PoolConfig,
     plan: &FaultPlan,
     workload: &Workload,
 ) -> std::result::Result<Report, ModelFailure> {
     paused_runtime()?.block_on(async {
         let journal = Journal::with_clock(Clock::tokio());
-        let driver = FaultyDriver::new(driver).with_journal(journal.clone());
+        let driver = driver.with_journal(journal.clone());
         let faults = driver.faults();
         let pool = crate::AsyncPool::new(driver, cfg.journal(journal.clone())).map_err(config_failure)?;
         run(&pool, &faults, &journal, &data, Time::Tokio, plan, workload).await
@@ -545,21 +630,27 @@ fn config_failure(e: Error) -> ModelFailure {
 
 #[cfg(feature = "tokio")]
 fn paused_runtime() -> std::result::Result<tokio::runtime::Runtime, ModelFailure> {
+    // I/O too: the PostgreSQL driver's connections run on it.
     tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .start_paused(true)
         .build()
         .map_err(|e| ModelFailure::new(format!("building a runtime: {e}")))
 }
 
 /// Where the data is checked, outside the pool.
-enum Data {
+enum Data<'a> {
     Mock(MockServer),
     #[cfg(feature = "sqlite")]
     Sqlite(crate::SqliteDriver),
+    #[cfg(feature = "postgres")]
+    Postgres(&'a super::PgSchema),
+    #[cfg(not(feature = "postgres"))]
+    #[allow(dead_code)]
+    Borrowed(std::marker::PhantomData<&'a ()>),
 }
 
-impl Data {
+impl Data<'_> {
     fn holds(&self, tag: &str) -> std::result::Result<bool, String> {
         match self {
             Data::Mock(server) => {
@@ -575,6 +666,15 @@ impl Data {
                     .map_err(|e| e.to_string())?;
                 Ok(rows.first().and_then(|r| r.get(0)).and_then(crate::Value::as_i64) == Some(1))
             }
+            #[cfg(feature = "postgres")]
+            Data::Postgres(schema) => {
+                let rows = schema
+                    .query("SELECT count(*) FROM writes WHERE tag = $1", &[tag.into()])
+                    .map_err(|e| e.to_string())?;
+                Ok(rows.first().and_then(|r| r.get(0)).and_then(crate::Value::as_i64) == Some(1))
+            }
+            #[cfg(not(feature = "postgres"))]
+            Data::Borrowed(_) => Ok(false),
         }
     }
 }
@@ -685,7 +785,7 @@ async fn run<P: AnyPool>(
     pool: &P,
     faults: &Faults,
     journal: &Journal,
-    data: &Data,
+    data: &Data<'_>,
     time: Time,
     plan: &FaultPlan,
     workload: &Workload,

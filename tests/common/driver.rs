@@ -76,6 +76,9 @@ macro_rules! contract {
     };
     ($kind:expr, $stack:expr, $setup:expr, $body:expr) => {{
         use $crate::common::driver::{Harness, Stack};
+        if !$crate::common::Kind::available($kind) {
+            return;
+        }
         $crate::with_driver!($kind, |driver, backend|
             sync: match $stack {
                 Stack::Bare => Harness::new(driver, backend, $setup, None).run($body),
@@ -133,6 +136,8 @@ impl<D: Driver> Harness<D> {
     /// Runs `body`, then checks what it leaves behind (see the module doc).
     pub fn run(self, body: impl FnOnce(&Self)) {
         body(&self);
+        #[cfg(feature = "postgres")]
+        let pg = self.backend.pg().cloned();
         if let Some(server) = self.backend.server() {
             if let Err(report) = server.verify() {
                 panic!("the mock's script was not respected:\n{report}");
@@ -155,6 +160,20 @@ impl<D: Driver> Harness<D> {
                 "the fault layer forgets connections that were closed or dropped"
             );
         }
+        // Everything the body opened is dropped (an async driver's runtime
+        // with it): the server must hold no session of the test in a
+        // transaction, nor any lock.
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = pg {
+            drop(self);
+            let report = pg.leaks_once_settled();
+            assert!(report.is_clean(), "{report}");
+        }
+    }
+
+    /// The backend behind the driver.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     pub fn connect(&self) -> D::Connection {
@@ -181,50 +200,47 @@ impl<D: Driver> Harness<D> {
     /// exactly the scripts' statements, in order, and the permissive policy
     /// let them through as unscripted, not as failures.
     pub fn assert_seeded(&self) {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let mut conn = db.connect().expect("inspection connection");
-                let rows = conn
-                    .query("SELECT owner, balance FROM accounts ORDER BY id", &[])
-                    .expect("read the accounts");
-                let accounts: Vec<(String, i64)> = rows
-                    .iter()
-                    .map(|row| {
-                        let owner = row.get("owner").and_then(Value::as_str).expect("owner");
-                        let balance = row.get("balance").and_then(Value::as_i64).expect("balance");
-                        (owner.to_owned(), balance)
-                    })
-                    .collect();
-                assert_eq!(
-                    accounts,
-                    [
-                        ("ann".to_owned(), 100),
-                        ("bob".to_owned(), 100),
-                        ("cyd".to_owned(), 100)
-                    ]
-                );
-                assert!(
-                    conn.query("SELECT tag FROM writes", &[]).is_ok(),
-                    "the writes table exists"
-                );
-            }
-            Backend::Mock(server) => {
-                let expected: Vec<&str> = split_statements(SCHEMA)
-                    .into_iter()
-                    .chain(split_statements(SEED))
-                    .map(|s| s.sql)
-                    .collect();
-                assert_eq!(server.committed_sql(), expected);
-                let mismatches = server.mismatches();
-                assert_eq!(mismatches.len(), expected.len());
-                assert!(
-                    mismatches
-                        .iter()
-                        .all(|m| m.reason == MismatchReason::Unscripted && !m.is_failure()),
-                    "{mismatches:#?}"
-                );
-            }
+        if let Some(rows) = self
+            .backend
+            .inspect("SELECT owner, balance FROM accounts ORDER BY id")
+        {
+            let accounts: Vec<(String, i64)> = rows
+                .iter()
+                .map(|row| {
+                    let owner = row.get("owner").and_then(Value::as_str).expect("owner");
+                    let balance = row.get("balance").and_then(Value::as_i64).expect("balance");
+                    (owner.to_owned(), balance)
+                })
+                .collect();
+            assert_eq!(
+                accounts,
+                [
+                    ("ann".to_owned(), 100),
+                    ("bob".to_owned(), 100),
+                    ("cyd".to_owned(), 100)
+                ]
+            );
+            assert!(
+                self.backend.inspect("SELECT tag FROM writes").is_some(),
+                "the writes table exists"
+            );
+            return;
         }
+        let server = self.backend.server().expect("the mock");
+        let expected: Vec<&str> = split_statements(SCHEMA)
+            .into_iter()
+            .chain(split_statements(SEED))
+            .map(|s| s.sql)
+            .collect();
+        assert_eq!(server.committed_sql(), expected);
+        let mismatches = server.mismatches();
+        assert_eq!(mismatches.len(), expected.len());
+        assert!(
+            mismatches
+                .iter()
+                .all(|m| m.reason == MismatchReason::Unscripted && !m.is_failure()),
+            "{mismatches:#?}"
+        );
     }
 }
 

@@ -4,10 +4,13 @@
 //! This module holds what every runner shares:
 //!
 //! - [`Kind`], which drivers exist: the mock and SQLite, and their async
-//!   forms (`AsyncMockDriver`, `Blocking<SqliteDriver>`);
+//!   forms (`AsyncMockDriver`, `Blocking<SqliteDriver>`); with feature
+//!   `postgres`, PostgreSQL too (`PgDriver`, `AsyncPgDriver`);
 //! - [`Backend`], a fresh database and the view of its data from behind
-//!   every layer: the fixture database (`dbfault::testing::fresh_database`)
-//!   or a fresh `MockServer`;
+//!   every layer: the fixture database (`dbfault::testing::fresh_database`),
+//!   a fresh `MockServer`, or a fresh schema on the tests' PostgreSQL
+//!   ([`pg`]: found by `pg_url`, which skips or, with `CI=true`, fails
+//!   when there is none);
 //! - [`with_driver!`], the one place a `Kind` becomes a driver over a fresh
 //!   backend;
 //! - [`Synced`], an async driver presented as a sync one, so that a sync
@@ -28,6 +31,8 @@
 
 pub mod driver;
 pub mod fault;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod shells;
 mod synced;
 
@@ -51,17 +56,42 @@ pub enum Kind {
     AsyncSqlite,
     /// `AsyncMockDriver`.
     AsyncMock,
+    /// `PgDriver` over a fresh schema of the tests' PostgreSQL (a test of
+    /// this kind skips, saying so, in a build without feature `postgres`).
+    Postgres,
+    /// `AsyncPgDriver` over a fresh schema of the tests' PostgreSQL.
+    AsyncPostgres,
 }
 
 impl Kind {
     /// Every kind, sync first.
     pub const ALL: [Kind; 4] = [Kind::Sqlite, Kind::Mock, Kind::AsyncSqlite, Kind::AsyncMock];
 
+    /// Whether this kind can run here: a PostgreSQL kind needs feature
+    /// `postgres` and a server ([`pg::pg_url`]); when it cannot, this says
+    /// why on stderr (and with `CI=true`, a missing server panics).
+    pub fn available(self) -> bool {
+        match self {
+            Kind::Postgres | Kind::AsyncPostgres => {
+                #[cfg(feature = "postgres")]
+                return pg::pg_url().is_some();
+                #[cfg(not(feature = "postgres"))]
+                {
+                    eprintln!("skipping this PostgreSQL test: built without feature `postgres`");
+                    false
+                }
+            }
+            _ => true,
+        }
+    }
+
     /// The same backend in the form `shell` runs: sync on the threaded
     /// shell, async on the tokio one. A pool or engine test names the
     /// backend (`Kind::Mock`, `Kind::Sqlite`) and the shell picks the form.
     pub fn on(self, shell: Shell) -> Kind {
         match (self, shell) {
+            (Kind::Postgres | Kind::AsyncPostgres, Shell::Threads) => Kind::Postgres,
+            (Kind::Postgres | Kind::AsyncPostgres, Shell::Tokio) => Kind::AsyncPostgres,
             (Kind::Sqlite | Kind::AsyncSqlite, Shell::Threads) => Kind::Sqlite,
             (Kind::Mock | Kind::AsyncMock, Shell::Threads) => Kind::Mock,
             (Kind::Sqlite | Kind::AsyncSqlite, Shell::Tokio) => Kind::AsyncSqlite,
@@ -74,9 +104,11 @@ impl Kind {
 /// [`Backend`] behind it: the one place a kind becomes a driver.
 ///
 /// `with_driver!(kind, |driver, backend| sync: expr, async: expr)`: `driver`
-/// is a `SqliteDriver` or `MockDriver` in `sync`, a
-/// `Blocking<SqliteDriver>` or `AsyncMockDriver` in `async`; each
-/// expression is instantiated once per driver type, so it may be generic.
+/// is a `SqliteDriver`, `MockDriver` or `PgDriver` in `sync`, a
+/// `Blocking<SqliteDriver>`, `AsyncMockDriver` or `AsyncPgDriver` in
+/// `async`; each expression is instantiated once per driver type, so it
+/// may be generic. A runner first asks [`Kind::available`], and returns
+/// from its test when the kind cannot run here.
 #[macro_export]
 macro_rules! with_driver {
     ($kind:expr, |$driver:ident, $backend:ident| sync: $sync:expr, async: $async:expr $(,)?) => {
@@ -105,6 +137,30 @@ macro_rules! with_driver {
                 let $driver = sync.server().async_driver();
                 $async
             }
+            #[cfg(feature = "postgres")]
+            $crate::common::Kind::Postgres => {
+                let pg = $crate::common::pg::PgBackend::new(true)
+                    .expect("a PostgreSQL kind is run only where Kind::available says so");
+                #[allow(unused_variables)]
+                let $driver = pg.driver();
+                #[allow(unused_variables)]
+                let $backend = $crate::common::Backend::Postgres(pg);
+                $sync
+            }
+            #[cfg(feature = "postgres")]
+            $crate::common::Kind::AsyncPostgres => {
+                let pg = $crate::common::pg::PgBackend::new(true)
+                    .expect("a PostgreSQL kind is run only where Kind::available says so");
+                #[allow(unused_variables)]
+                let $driver = pg.async_driver();
+                #[allow(unused_variables)]
+                let $backend = $crate::common::Backend::Postgres(pg);
+                $async
+            }
+            #[cfg(not(feature = "postgres"))]
+            $crate::common::Kind::Postgres | $crate::common::Kind::AsyncPostgres => {
+                unreachable!("Kind::available says no PostgreSQL kind runs without feature `postgres`")
+            }
         }
     };
 }
@@ -124,6 +180,10 @@ pub enum Backend {
     /// The server itself: its script, its log, its open connections, what
     /// it committed.
     Mock(MockServer),
+    /// A schema of its own on the tests' PostgreSQL, read by connections
+    /// of its own.
+    #[cfg(feature = "postgres")]
+    Postgres(pg::PgBackend),
 }
 
 impl Backend {
@@ -143,12 +203,48 @@ impl Backend {
     /// starts (SQLite: on a connection of its own). The permissive mock
     /// needs no schema: nothing is sent to it, so its log stays the body's.
     pub fn prepare(&self, sql: &str) {
-        if let Backend::Sqlite(driver) = self {
-            let mut setup = driver.connect().expect("setup connection");
-            setup
-                .execute(sql, &[])
-                .unwrap_or_else(|e| panic!("setup {sql:?}: {e}"));
-            setup.close().expect("close setup connection");
+        match self {
+            Backend::Sqlite(driver) => {
+                let mut setup = driver.connect().expect("setup connection");
+                setup
+                    .execute(sql, &[])
+                    .unwrap_or_else(|e| panic!("setup {sql:?}: {e}"));
+                setup.close().expect("close setup connection");
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                pg.query(sql);
+            }
+            Backend::Mock(_) => {}
+        }
+    }
+
+    /// The rows of `sql`, read outside the layers by a connection of its
+    /// own; `None` on the mock.
+    pub fn inspect(&self, sql: &str) -> Option<Vec<dbfault::Row>> {
+        match self {
+            Backend::Sqlite(db) => {
+                let mut conn = db.connect().expect("inspection connection");
+                let rows = conn
+                    .query(sql, &[])
+                    .unwrap_or_else(|e| panic!("inspecting with {sql:?}: {e}"));
+                conn.close().expect("close inspection connection");
+                Some(rows)
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Some(pg.query(sql)),
+            Backend::Mock(_) => None,
+        }
+    }
+
+    /// Whether a statement error inside a transaction aborts it, so that
+    /// the rest of it fails and its commit rolls back (PostgreSQL), rather
+    /// than leaving it usable (SQLite, the mock).
+    pub fn errors_abort_transactions(&self) -> bool {
+        match self {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => true,
+            _ => false,
         }
     }
 
@@ -157,23 +253,26 @@ impl Backend {
     /// only while no transaction holds a write lock on the table). Mock:
     /// the server's committed [`write_sql`] statements.
     pub fn committed_tags(&self) -> Vec<String> {
-        match self {
-            Backend::Sqlite(db) => {
-                let mut conn = db.connect().expect("inspection connection");
-                let rows = conn
-                    .query("SELECT tag FROM writes ORDER BY rowid", &[])
-                    .expect("read the writes table");
-                conn.close().expect("close inspection connection");
-                rows.iter()
-                    .map(|row| {
-                        row.get("tag")
-                            .and_then(Value::as_str)
-                            .expect("a text tag")
-                            .to_owned()
-                    })
-                    .collect()
-            }
-            Backend::Mock(server) => server
+        // Commit order is insertion order: SQLite's rowid; PostgreSQL's
+        // heap order, as tests only insert.
+        let order = match self {
+            Backend::Sqlite(_) => "rowid",
+            _ => "ctid",
+        };
+        let sql = format!("SELECT tag FROM writes ORDER BY {order}");
+        match self.inspect(&sql) {
+            Some(rows) => rows
+                .iter()
+                .map(|row| {
+                    row.get("tag")
+                        .and_then(Value::as_str)
+                        .expect("a text tag")
+                        .to_owned()
+                })
+                .collect(),
+            None => self
+                .server()
+                .expect("the mock")
                 .committed()
                 .into_iter()
                 .filter(|c| dbfault::normalize_sql(&c.sql).starts_with("INSERT INTO writes"))
@@ -192,18 +291,15 @@ impl Backend {
     /// them, so this also proves that no connection still holds a write
     /// lock on `t`; on the mock, the server's committed `INSERT`s.
     pub fn committed_values(&self) -> Vec<i64> {
-        match self {
-            Backend::Sqlite(driver) => {
-                let mut probe = driver.connect().expect("probe connection");
-                let rows = probe
-                    .query(fault::SELECT, &[])
-                    .unwrap_or_else(|e| panic!("a second connection cannot read t: {e}"));
-                rows.iter()
-                    .map(|row| row.get(0).and_then(Value::as_i64).expect("an integer"))
-                    .collect()
-            }
-            Backend::Mock(server) => {
-                let mut values: Vec<i64> = server
+        match self.inspect(fault::SELECT) {
+            Some(rows) => rows
+                .iter()
+                .map(|row| row.get(0).and_then(Value::as_i64).expect("an integer"))
+                .collect(),
+            None => {
+                let mut values: Vec<i64> = self
+                    .server()
+                    .expect("the mock")
                     .committed()
                     .iter()
                     .filter(|c| c.sql.starts_with("INSERT"))
@@ -216,15 +312,27 @@ impl Backend {
     }
 
     /// Asserts that a second connection can take the write lock on `t`
-    /// (SQLite); the mock has no locks.
+    /// (SQLite; PostgreSQL: an exclusive lock on the table, which any
+    /// transaction that wrote to it would hold off); the mock has no locks.
     pub fn assert_write_lock_free(&self) {
-        if let Backend::Sqlite(driver) = self {
-            let mut probe = driver.connect().expect("probe connection");
-            probe.begin().expect("probe begin");
-            probe
-                .execute(fault::INSERT, &[Value::Integer(-1)])
-                .unwrap_or_else(|e| panic!("a second connection cannot write t: {e}"));
-            probe.rollback().expect("probe rollback");
+        match self {
+            Backend::Sqlite(driver) => {
+                let mut probe = driver.connect().expect("probe connection");
+                probe.begin().expect("probe begin");
+                probe
+                    .execute(fault::INSERT, &[Value::Integer(-1)])
+                    .unwrap_or_else(|e| panic!("a second connection cannot write t: {e}"));
+                probe.rollback().expect("probe rollback");
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.with_conn(|probe| {
+                probe.begin().expect("probe begin");
+                probe
+                    .execute("LOCK TABLE t IN EXCLUSIVE MODE NOWAIT", &[])
+                    .unwrap_or_else(|e| panic!("a second connection cannot lock t: {e}"));
+                probe.rollback().expect("probe rollback");
+            }),
+            Backend::Mock(_) => {}
         }
     }
 
@@ -249,8 +357,17 @@ impl Backend {
     /// The mock server, if this is one.
     pub fn server(&self) -> Option<&MockServer> {
         match self {
-            Backend::Sqlite(_) => None,
             Backend::Mock(server) => Some(server),
+            _ => None,
+        }
+    }
+
+    /// The PostgreSQL schema, if this is one.
+    #[cfg(feature = "postgres")]
+    pub fn pg(&self) -> Option<&pg::PgBackend> {
+        match self {
+            Backend::Postgres(pg) => Some(pg),
+            _ => None,
         }
     }
 
@@ -260,6 +377,8 @@ impl Backend {
         match self {
             Backend::Sqlite(_) => "sqlite".to_owned(),
             Backend::Mock(server) => server.dialect().name().to_owned(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgresql".to_owned(),
         }
     }
 }

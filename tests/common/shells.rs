@@ -46,6 +46,9 @@ macro_rules! on {
     };
     ($shell:expr, $kind:expr, $cfg:expr, |$h:ident| $call:expr) => {{
         let cfg: ::dbfault::PoolConfig = $cfg;
+        if !$crate::common::Kind::available($kind) {
+            return;
+        }
         $crate::with_driver!($crate::common::Kind::on($kind, $shell), |driver, backend|
             sync: $crate::common::shells::block_on(async {
                 let $h = $crate::common::shells::threads_pool(driver, backend, cfg);

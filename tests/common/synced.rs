@@ -21,8 +21,9 @@ pub struct Synced<A> {
 
 impl<A> Synced<A> {
     pub fn new(inner: A) -> Self {
+        // I/O too: tokio-postgres's connections run on it.
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
             .expect("a current-thread runtime");
         Synced {
