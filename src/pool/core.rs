@@ -995,6 +995,49 @@ mod tests {
         assert_ne!(woken, [unstarted]);
     }
 
+    /// The closes the shells report are journaled with the connection,
+    /// and a failure with its error.
+    #[test]
+    fn reported_closes_are_journaled_with_their_outcome() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, 0), true);
+        let a = connect(&mut core, 1, now);
+        drop(events(&mut core));
+        let err = Error::driver("X", "boom");
+        core.disposed_closed(ConnId(1), Err(&err));
+        core.close_detached(&a, Ok(()));
+        core.close_detached_not_called(&a, "panicking");
+        let journaled = events(&mut core);
+        assert_eq!(journaled.len(), 3, "{journaled:?}");
+        assert_eq!(journaled[0].0, EventKind::Close);
+        assert!(journaled[0].1.starts_with("failed: "), "{journaled:?}");
+        assert_eq!(journaled[1], ev(EventKind::CloseDetached, ""));
+        assert_eq!(
+            journaled[2],
+            ev(EventKind::CloseDetached, "not called: panicking")
+        );
+    }
+
+    /// A cancelled wait leaves the queue; the waiters behind it keep
+    /// their places.
+    #[test]
+    fn abandoning_a_wait_removes_only_that_waiter() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, 0), false);
+        let a = connect(&mut core, 1, now);
+        let Io::Wait(first) = core.checkout(now) else {
+            panic!("a full pool makes the checkout wait");
+        };
+        core.wait_from(first, now);
+        let Io::Wait(second) = core.checkout(now) else {
+            panic!("a full pool makes the checkout wait");
+        };
+        core.wait_from(second, now);
+        assert_eq!(core.abandon(Held::Back(Io::Wait(first)), now), None);
+        core.returned(1, a, false, now);
+        assert_eq!(woken(&mut core), [second]);
+    }
+
     /// `has_output` is what lets a shell skip settling: true exactly while
     /// an event waits to be journaled or a granted waiter to be woken.
     #[test]
