@@ -1038,6 +1038,25 @@ mod tests {
         assert_eq!(woken(&mut core), [second]);
     }
 
+    /// A soft invalidation is journaled once and replaces the connection
+    /// at its next checkout, not before it comes back.
+    #[test]
+    fn a_soft_invalidation_is_journaled_once_and_replaces_at_the_next_checkout() {
+        let now = Instant::now();
+        let mut core = core(cfg(1, 0), true);
+        let mut a = connect(&mut core, 1, now);
+        drop(events(&mut core));
+        core.invalidate_soft(&mut a);
+        core.invalidate_soft(&mut a);
+        assert_eq!(events(&mut core), [ev(EventKind::SoftInvalidate, "")]);
+        core.returned(1, a, false, now);
+        drop(events(&mut core));
+        assert!(
+            matches!(core.checkout(now), Io::Close(_, _, After::Reconnect)),
+            "replaced at its next checkout"
+        );
+    }
+
     /// `has_output` is what lets a shell skip settling: true exactly while
     /// an event waits to be journaled or a granted waiter to be woken.
     #[test]
