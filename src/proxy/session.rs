@@ -299,8 +299,15 @@ impl Session {
     async fn relay_client(&mut self, server: &mut TcpStream) -> Result<(), End> {
         while let Some((tag, len)) = wire::client_frame(&self.from_client)? {
             let msg = self.from_client.split_to(len);
-            let check = match tag {
-                b'Q' => Some(wire::query_text(&msg)?.to_owned()),
+            // The SQL is borrowed, from the message or the statement map:
+            // with no rule armed, a statement costs its classification and
+            // one atomic load, no copy.
+            let decide = |sql: &str| {
+                self.shared
+                    .decision(wire::classify(sql), sql, Some(self.id), &Wire)
+            };
+            let decision = match tag {
+                b'Q' => decide(wire::query_text(&msg)?),
                 b'P' => {
                     let (name, sql) = wire::parse_message(&msg)?;
                     self.statements.insert(name.to_owned(), sql.to_owned());
@@ -308,14 +315,10 @@ impl Session {
                 }
                 b'B' => {
                     let (_, statement) = wire::bind_names(&msg)?;
-                    self.statements.get(statement).cloned()
+                    self.statements.get(statement).and_then(|sql| decide(sql))
                 }
                 _ => None,
             };
-            let decision = check.as_deref().and_then(|sql| {
-                self.shared
-                    .decision(wire::classify(sql), sql, Some(self.id), &Wire)
-            });
             match decision {
                 None => self.to_server.extend_from_slice(&msg),
                 Some(decision) => self.carry_out(decision, &msg, server).await?,
@@ -382,21 +385,26 @@ impl Session {
     async fn relay_server(&mut self) -> Result<(), End> {
         while let Some((_, len)) = wire::server_frame(&self.from_server)? {
             let msg = self.from_server.split_to(len);
-            match wire::reply(&msg)? {
-                Reply::ParseComplete if self.swallow > 0 => {
+            // Only the messages the proxy acts on are read (by their type
+            // byte first): the common CommandComplete and ReadyForQuery are
+            // relayed unread.
+            match msg[0] {
+                b'1' if self.swallow > 0 => {
                     self.swallow -= 1;
                     continue;
                 }
-                Reply::Complete(_) | Reply::Error { .. } if self.cut_at_answer => {
+                b'C' | b'E' if self.cut_at_answer => {
                     // The server answered; the client never reads it.
                     self.client.write_all(&self.to_client).await?;
                     self.life.kill();
                     self.shared.unregister(self.id);
                     return Err(End::Cut);
                 }
-                Reply::Backend(pid) => {
-                    self.shared
-                        .record(Some(self.id), EventKind::Connect, format!("backend pid {pid}"));
+                b'K' => {
+                    if let Reply::Backend(pid) = wire::reply(&msg)? {
+                        self.shared
+                            .record(Some(self.id), EventKind::Connect, format!("backend pid {pid}"));
+                    }
                 }
                 _ => {}
             }
