@@ -31,6 +31,9 @@ mod invariants;
 pub mod model;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "proptest")]
+pub mod property;
+mod schema;
 pub mod shell;
 #[cfg(feature = "proptest")]
 pub mod strategies;
@@ -44,23 +47,19 @@ pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_
 pub use model::{PgTarget, check_postgres};
 #[cfg(feature = "postgres")]
 pub use pg::PgSchema;
+#[cfg(feature = "proptest")]
+pub use property::{Property, PropertyFailure, PropertyReport, Recovers};
+pub use schema::Schema;
 
 /// A fresh named in-memory SQLite database holding dbfault's fixture
 /// schema (fixtures/schema.sql) and seed data (fixtures/seed.sql): the
-/// database of the SQLite fixtures and of the model-based test.
+/// database of the bank fixtures and of the model-based test. The same as
+/// [`Schema::bank`]`().`[`sqlite`](Schema::sqlite)`()`.
 ///
 /// # Errors
 ///
 /// If SQLite cannot open it or a fixture statement fails.
 #[cfg(feature = "sqlite")]
 pub fn fresh_database() -> crate::Result<crate::SqliteDriver> {
-    use crate::Driver;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let db = crate::SqliteDriver::memory(&format!("dbfault-fixture-{}-{n}", std::process::id()))?;
-    let mut conn = db.connect()?;
-    crate::run_script(&mut conn, include_str!("../../fixtures/schema.sql"))?;
-    crate::run_script(&mut conn, include_str!("../../fixtures/seed.sql"))?;
-    Ok(db)
+    Schema::bank().sqlite()
 }
