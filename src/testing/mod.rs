@@ -15,9 +15,19 @@
 //! - [`PgSchema`] (feature `postgres`): a fresh schema with the fixture
 //!   tables on a PostgreSQL server, dropped with its leftover sessions;
 //!   [`check_postgres`] runs the model there.
+//! - [`Schema`]: your schema and seed data, from strings or files, loaded
+//!   into a fresh SQLite database, a fresh PostgreSQL schema, or any
+//!   connection; errors name the script and the statement.
+//!   [`Schema::bank`] is dbfault's own fixture.
+//! - [`property`] (feature `proptest`): [`Property`], property tests over
+//!   your own workload and invariant — drawn fault plans that cannot hang,
+//!   shrunk on failure, printed with seed and TOML, saved plans replayed
+//!   first — on SQLite, PostgreSQL, the mock (sync and async) and a pool
+//!   of your own ([`Recovers`]).
 //! - [`strategies`] (feature `proptest`): fault plans and workloads.
 //! - `fixtures` (feature `rstest`): rstest fixtures for a mock pool, a
-//!   SQLite pool on a fresh fixture database, and their faulty variants.
+//!   SQLite pool on a fresh database (the bank, or a [`Schema`] of yours),
+//!   their faulty variants, and with `tokio` their async forms.
 //! - [`cancel_at_every_await`] (feature `tokio`): cancels a future at each
 //!   of its await points in turn, so a test can check that nothing leaks
 //!   whichever await a caller gives up at.

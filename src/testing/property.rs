@@ -816,7 +816,9 @@ fn arm(faults: &Faults, plan: Option<&FaultPlan>) -> Result<Option<crate::PlanGu
 fn stop_faults(faults: &Faults, armed: Option<crate::PlanGuard>) {
     drop(armed);
     faults.disarm_all();
-    faults.restore();
+    if faults.is_down() {
+        faults.restore();
+    }
 }
 
 /// After the faults stopped: the pool serves within a few checkouts, then
