@@ -129,7 +129,8 @@ pub use script::{Statement, run_script, split_statements};
 pub use sqlite::{SqliteConnection, SqliteDialect, SqliteDriver};
 pub use value::{ColumnIndex, ConnId, Row, Value};
 
-// The README's examples use the SQLite driver and the rstest fixtures.
-#[cfg(all(doctest, feature = "sqlite", feature = "rstest"))]
+// The README's examples use the SQLite driver, the rstest fixtures and the
+// property tests.
+#[cfg(all(doctest, feature = "sqlite", feature = "rstest", feature = "proptest"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

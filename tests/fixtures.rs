@@ -183,3 +183,131 @@ fn a_fixture_checkout_with_a_timeout_of_millennia_times_out() {
     drop(held);
     assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Timeout);
 }
+
+/// The user's own `accounts` table, with columns of its own: it would
+/// collide with the bank fixture's, and here replaces it.
+const USERS_ACCOUNTS: &str = "CREATE TABLE accounts (iban TEXT PRIMARY KEY, cents INTEGER NOT NULL);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT NOT NULL)";
+
+fn users_schema() -> dbfault::testing::Schema {
+    dbfault::testing::Schema::new(USERS_ACCOUNTS)
+        .seed("INSERT INTO accounts VALUES ('DE01', 500), ('FR02', 250)")
+        .seed("INSERT INTO audit (note) VALUES ('opened')")
+}
+
+fn cents<D: dbfault::Driver>(engine: &dbfault::Engine<D>) -> Option<i64> {
+    let rows = engine
+        .connect()
+        .unwrap()
+        .query("SELECT sum(cents) FROM accounts", &[])
+        .unwrap();
+    rows[0].get(0).and_then(dbfault::Value::as_i64)
+}
+
+#[rstest]
+fn a_fixture_takes_the_users_schema_instead_of_the_bank(
+    #[with(users_schema())] sqlite_pool_with_schema: PlainPool<SqliteDriver>,
+) {
+    let f = sqlite_pool_with_schema;
+    assert_eq!(cents(&f.engine), Some(750));
+    // The bank's tables are not there.
+    let err = f
+        .engine
+        .connect()
+        .unwrap()
+        .query("SELECT owner FROM accounts", &[])
+        .unwrap_err();
+    assert!(err.message().contains("no such column: owner"), "{err}");
+}
+
+#[rstest]
+fn a_faulty_fixture_takes_a_schema_file_and_a_config(
+    #[with(schema_file(), PoolConfig::new().size(1).max_overflow(0))]
+    faulty_sqlite_pool_with_schema: FaultyPool<SqliteDriver>,
+) {
+    let f = faulty_sqlite_pool_with_schema;
+    assert_eq!(f.pool.status().size, 1);
+    let _cut = f.faults.arm(Rule::on(Op::Execute).times(1).disconnect()).unwrap();
+    let mut conn = f.engine.connect().unwrap();
+    let err = conn.execute("UPDATE accounts SET cents = 0", &[]).unwrap_err();
+    assert!(err.is_disconnect(), "{err}");
+    drop(conn);
+    assert_eq!(cents(&f.engine), Some(750)); // nothing applied
+}
+
+/// The user's schema and seed as files, in a directory that outlives the
+/// test (the fixture reads them when it builds the database).
+fn schema_file() -> dbfault::testing::Schema {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dbfault-fixtures-schema");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("schema.sql"), USERS_ACCOUNTS).unwrap();
+    std::fs::write(
+        dir.join("seed.sql"),
+        "INSERT INTO accounts VALUES ('DE01', 500), ('FR02', 250);",
+    )
+    .unwrap();
+    dbfault::testing::Schema::file(dir.join("schema.sql")).seed_file(dir.join("seed.sql"))
+}
+
+#[rstest]
+#[should_panic(expected = "`schema`: cannot read no/such/file.sql")]
+fn a_fixture_over_a_missing_schema_file_says_which(
+    #[with(dbfault::testing::Schema::file("no/such/file.sql"))] sqlite_pool_with_schema: PlainPool<
+        SqliteDriver,
+    >,
+) {
+    drop(sqlite_pool_with_schema);
+}
+
+#[rstest]
+#[should_panic(expected = "seed (string), statement 1 (line 1): `INSERT INTO acounts VALUES (1)`")]
+fn a_fixture_over_a_bad_seed_names_the_statement(
+    #[with(dbfault::testing::Schema::new(USERS_ACCOUNTS).seed("INSERT INTO acounts VALUES (1)"))]
+    sqlite_pool_with_schema: PlainPool<SqliteDriver>,
+) {
+    drop(sqlite_pool_with_schema);
+}
+
+#[cfg(feature = "tokio")]
+mod async_fixtures {
+    use super::*;
+    use dbfault::{AsyncDriver, AsyncEngine, Blocking};
+
+    async fn async_cents<D: AsyncDriver>(engine: &AsyncEngine<D>) -> Option<i64> {
+        let rows = engine
+            .connect()
+            .await
+            .unwrap()
+            .query("SELECT sum(cents) FROM accounts", &[])
+            .await
+            .unwrap();
+        rows[0].get(0).and_then(dbfault::Value::as_i64)
+    }
+
+    #[rstest]
+    #[tokio::test(start_paused = true)]
+    async fn the_async_fixture_holds_the_users_schema(
+        #[with(users_schema())] async_sqlite_pool: AsyncPlainPool<Blocking<SqliteDriver>>,
+    ) {
+        assert_eq!(async_cents(&async_sqlite_pool.engine).await, Some(750));
+        assert!(async_sqlite_pool.journal.count(EventKind::Connect) >= 1);
+    }
+
+    #[rstest]
+    #[tokio::test(start_paused = true)]
+    async fn the_async_faulty_fixture_defaults_to_the_bank_and_times_out_in_virtual_time(
+        #[with(dbfault::testing::Schema::bank(), PoolConfig::new().size(1).max_overflow(0).timeout(Duration::from_secs(30)))]
+        async_faulty_sqlite_pool: AsyncFaultyPool<Blocking<SqliteDriver>>,
+    ) {
+        let f = async_faulty_sqlite_pool;
+        let mut held = f.engine.connect().await.unwrap();
+        let rows = held.query("SELECT count(*) FROM accounts", &[]).await.unwrap();
+        assert_eq!(rows[0].get(0).and_then(dbfault::Value::as_i64), Some(3));
+        let started = tokio::time::Instant::now();
+        let err = f.engine.connect().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        let _refuse = f.faults.arm(Rule::on(Op::Query).times(1).disconnect()).unwrap();
+        assert!(held.query("SELECT 1", &[]).await.unwrap_err().is_disconnect());
+    }
+}

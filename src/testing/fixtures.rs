@@ -6,6 +6,13 @@
 //! cannot hold a `#[test]`); the `_with` forms take the pool's
 //! configuration (`#[with(PoolConfig::new().size(1))]`).
 //!
+//! The SQLite fixtures hold dbfault's bank ([`Schema::bank`]) unless given
+//! a [`Schema`] of your own: [`sqlite_pool_with_schema`] and
+//! [`faulty_sqlite_pool_with_schema`] (threads, manual clock), and with
+//! feature `tokio` [`async_sqlite_pool`] and [`async_faulty_sqlite_pool`]
+//! (`AsyncPool` over `Blocking<SqliteDriver>`, tokio's clock), each taking
+//! `#[with(schema)]` or `#[with(schema, config)]`.
+//!
 //! # Time
 //!
 //! Nothing moves a manual clock by itself, so a checkout waiting on an
@@ -44,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use rstest::fixture;
 
-use super::fresh_database;
+use super::Schema;
 
 use crate::{
     Clock, Driver, Engine, Faults, FaultyDriver, Journal, MockDriver, MockServer, Pool, PoolConfig,
@@ -189,7 +196,25 @@ pub fn sqlite_pool() -> PlainPool<SqliteDriver> {
 /// If `config` is invalid, or the fixture database cannot be built.
 #[fixture]
 pub fn sqlite_pool_with(#[default(PoolConfig::new())] config: PoolConfig) -> PlainPool<SqliteDriver> {
-    let db = fresh_database().expect("the fixture database");
+    sqlite_pool_with_schema(Schema::bank(), config)
+}
+
+/// A pool over a fresh SQLite database holding `schema` and its seed
+/// (default: [`Schema::bank`]), configured by `config` (its journal and
+/// clock are the fixture's): `#[with(Schema::file("tests/ledger.sql"))]`.
+///
+/// # Panics
+///
+/// If `config` is invalid, or the schema cannot be loaded: the message
+/// names the script and the statement (see [`Schema::load`]).
+#[fixture]
+pub fn sqlite_pool_with_schema(
+    #[default(Schema::bank())] schema: Schema,
+    #[default(PoolConfig::new())] config: PoolConfig,
+) -> PlainPool<SqliteDriver> {
+    let db = schema
+        .sqlite()
+        .unwrap_or_else(|e| panic!("the fixture database: {e}"));
     plain(db.clone(), config, None, Some(db))
 }
 
@@ -225,8 +250,113 @@ pub fn faulty_sqlite_pool() -> FaultyPool<SqliteDriver> {
 /// If `config` is invalid, or the fixture database cannot be built.
 #[fixture]
 pub fn faulty_sqlite_pool_with(#[default(PoolConfig::new())] config: PoolConfig) -> FaultyPool<SqliteDriver> {
-    let db = fresh_database().expect("the fixture database");
+    faulty_sqlite_pool_with_schema(Schema::bank(), config)
+}
+
+/// [`sqlite_pool_with_schema`] under the fault layer.
+///
+/// # Panics
+///
+/// As [`sqlite_pool_with_schema`].
+#[fixture]
+pub fn faulty_sqlite_pool_with_schema(
+    #[default(Schema::bank())] schema: Schema,
+    #[default(PoolConfig::new())] config: PoolConfig,
+) -> FaultyPool<SqliteDriver> {
+    let db = schema
+        .sqlite()
+        .unwrap_or_else(|e| panic!("the fixture database: {e}"));
     faulty(db.clone(), config, None, Some(db))
+}
+
+/// An async pool over a driver, with the journal it writes to (feature
+/// `tokio`).
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct AsyncPlainPool<D: crate::AsyncDriver> {
+    /// The pool (size 5, overflow 10, the defaults, unless configured).
+    pub pool: crate::AsyncPool<D>,
+    /// An engine over it.
+    pub engine: crate::AsyncEngine<D>,
+    /// The pool's journal, on tokio's clock.
+    pub journal: Journal,
+    /// The database, for a SQLite pool.
+    pub db: Option<SqliteDriver>,
+}
+
+/// An async pool over a driver under the fault layer, sharing one journal
+/// (feature `tokio`).
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct AsyncFaultyPool<D: crate::AsyncDriver> {
+    /// The pool (size 5, overflow 10, the defaults, unless configured).
+    pub pool: crate::AsyncPool<FaultyDriver<D>>,
+    /// An engine over it.
+    pub engine: crate::AsyncEngine<FaultyDriver<D>>,
+    /// The fault layer's handle.
+    pub faults: Faults,
+    /// The journal the pool and the fault layer share, on tokio's clock.
+    pub journal: Journal,
+    /// The database, for a SQLite pool.
+    pub db: Option<SqliteDriver>,
+}
+
+/// An [`AsyncPool`](crate::AsyncPool) over a fresh SQLite database holding
+/// `schema` and its seed (default: [`Schema::bank`]), through
+/// [`Blocking`](crate::Blocking), configured by `config` (its journal is
+/// the fixture's). Its clock is tokio's: under a paused runtime
+/// (`#[tokio::test(start_paused = true)]`) a checkout on an exhausted pool
+/// times out at once in real time.
+///
+/// # Panics
+///
+/// As [`sqlite_pool_with_schema`].
+#[cfg(feature = "tokio")]
+#[fixture]
+pub fn async_sqlite_pool(
+    #[default(Schema::bank())] schema: Schema,
+    #[default(PoolConfig::new())] config: PoolConfig,
+) -> AsyncPlainPool<crate::Blocking<SqliteDriver>> {
+    let db = schema
+        .sqlite()
+        .unwrap_or_else(|e| panic!("the fixture database: {e}"));
+    let journal = Journal::with_clock(Clock::tokio());
+    let pool = crate::AsyncPool::new(crate::Blocking::new(db.clone()), config.journal(journal.clone()))
+        .expect("a valid pool configuration");
+    AsyncPlainPool {
+        engine: crate::AsyncEngine::new(pool.clone()),
+        pool,
+        journal,
+        db: Some(db),
+    }
+}
+
+/// [`async_sqlite_pool`] under the fault layer.
+///
+/// # Panics
+///
+/// As [`sqlite_pool_with_schema`].
+#[cfg(feature = "tokio")]
+#[fixture]
+pub fn async_faulty_sqlite_pool(
+    #[default(Schema::bank())] schema: Schema,
+    #[default(PoolConfig::new())] config: PoolConfig,
+) -> AsyncFaultyPool<crate::Blocking<SqliteDriver>> {
+    let db = schema
+        .sqlite()
+        .unwrap_or_else(|e| panic!("the fixture database: {e}"));
+    let journal = Journal::with_clock(Clock::tokio());
+    let driver = FaultyDriver::new(crate::Blocking::new(db.clone())).with_journal(journal.clone());
+    let faults = driver.faults();
+    let pool =
+        crate::AsyncPool::new(driver, config.journal(journal.clone())).expect("a valid pool configuration");
+    AsyncFaultyPool {
+        engine: crate::AsyncEngine::new(pool.clone()),
+        pool,
+        faults,
+        journal,
+        db: Some(db),
+    }
 }
 
 /// How often the ticker looks at the pool, in real time.

@@ -15,9 +15,19 @@
 //! - [`PgSchema`] (feature `postgres`): a fresh schema with the fixture
 //!   tables on a PostgreSQL server, dropped with its leftover sessions;
 //!   [`check_postgres`] runs the model there.
+//! - [`Schema`]: your schema and seed data, from strings or files, loaded
+//!   into a fresh SQLite database, a fresh PostgreSQL schema, or any
+//!   connection; errors name the script and the statement.
+//!   [`Schema::bank`] is dbfault's own fixture.
+//! - [`property`] (feature `proptest`): [`Property`], property tests over
+//!   your own workload and invariant — drawn fault plans that cannot hang,
+//!   shrunk on failure, printed with seed and TOML, saved plans replayed
+//!   first — on SQLite, PostgreSQL, the mock (sync and async) and a pool
+//!   of your own ([`Recovers`]).
 //! - [`strategies`] (feature `proptest`): fault plans and workloads.
 //! - `fixtures` (feature `rstest`): rstest fixtures for a mock pool, a
-//!   SQLite pool on a fresh fixture database, and their faulty variants.
+//!   SQLite pool on a fresh database (the bank, or a [`Schema`] of yours),
+//!   their faulty variants, and with `tokio` their async forms.
 //! - [`cancel_at_every_await`] (feature `tokio`): cancels a future at each
 //!   of its await points in turn, so a test can check that nothing leaks
 //!   whichever await a caller gives up at.
@@ -31,6 +41,9 @@ mod invariants;
 pub mod model;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "proptest")]
+pub mod property;
+mod schema;
 pub mod shell;
 #[cfg(feature = "proptest")]
 pub mod strategies;
@@ -44,23 +57,19 @@ pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_
 pub use model::{PgTarget, check_postgres};
 #[cfg(feature = "postgres")]
 pub use pg::PgSchema;
+#[cfg(feature = "proptest")]
+pub use property::{Property, PropertyFailure, PropertyReport, Recovers};
+pub use schema::Schema;
 
 /// A fresh named in-memory SQLite database holding dbfault's fixture
 /// schema (fixtures/schema.sql) and seed data (fixtures/seed.sql): the
-/// database of the SQLite fixtures and of the model-based test.
+/// database of the bank fixtures and of the model-based test. The same as
+/// [`Schema::bank`]`().`[`sqlite`](Schema::sqlite)`()`.
 ///
 /// # Errors
 ///
 /// If SQLite cannot open it or a fixture statement fails.
 #[cfg(feature = "sqlite")]
 pub fn fresh_database() -> crate::Result<crate::SqliteDriver> {
-    use crate::Driver;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let db = crate::SqliteDriver::memory(&format!("dbfault-fixture-{}-{n}", std::process::id()))?;
-    let mut conn = db.connect()?;
-    crate::run_script(&mut conn, include_str!("../../fixtures/schema.sql"))?;
-    crate::run_script(&mut conn, include_str!("../../fixtures/seed.sql"))?;
-    Ok(db)
+    Schema::bank().sqlite()
 }

@@ -466,7 +466,7 @@ pub fn check_postgres(
 }
 
 /// The failure of a plan with a `hang` rule, which the model cannot run.
-fn refuse_hang(plan: &FaultPlan) -> Option<ModelFailure> {
+pub(crate) fn refuse_hang(plan: &FaultPlan) -> Option<ModelFailure> {
     let rule = plan
         .rules()
         .iter()
@@ -562,7 +562,7 @@ fn scenario_in(dir: &Path, name: &str) -> crate::Result<FaultPlan> {
 
 /// The names of the `*.toml` files in `dir`, sorted; none if it cannot be
 /// read.
-fn own_scenarios(dir: &Path) -> Vec<String> {
+pub(crate) fn own_scenarios(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Connection, Driver, PgDriver, Result, Value, run_script};
+use crate::{Connection, Driver, PgDriver, Result, Value};
 
 /// A schema of its own on a PostgreSQL server, with dbfault's fixture
 /// tables (fixtures/schema.sql and seed.sql) when asked: the database of
@@ -35,6 +35,23 @@ impl PgSchema {
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) if `url` does not
     /// parse; the server's error if the schema cannot be made.
     pub fn new(url: &str, fixture: bool) -> Result<PgSchema> {
+        PgSchema::create(url, fixture.then(super::Schema::bank))
+    }
+
+    /// A fresh schema `dbfault_<pid>_<n>` on the server at `url`, holding
+    /// the user's `schema` and seed instead of dbfault's fixture tables.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](PgSchema::new); a script that cannot be read or a
+    /// statement the server rejects is an error naming the script and the
+    /// statement (see [`Schema::load`](super::Schema::load)). The schema
+    /// made so far is dropped.
+    pub fn with_schema(url: &str, schema: &super::Schema) -> Result<PgSchema> {
+        PgSchema::create(url, Some(schema.clone()))
+    }
+
+    fn create(url: &str, tables: Option<super::Schema>) -> Result<PgSchema> {
         static N: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "dbfault_{}_{}",
@@ -53,9 +70,8 @@ impl PgSchema {
             conn.execute("SET synchronous_commit = off", &[])?;
             conn.execute(&format!("CREATE SCHEMA {name}"), &[])?;
             conn.execute(&format!("SET search_path TO {name}"), &[])?;
-            if fixture {
-                run_script(&mut conn, include_str!("../../fixtures/schema.sql"))?;
-                run_script(&mut conn, include_str!("../../fixtures/seed.sql"))?;
+            if let Some(tables) = tables {
+                tables.load(&mut conn)?;
             }
             conn.close()
         })?;

@@ -146,6 +146,50 @@ pub fn model_plan() -> impl Strategy<Value = FaultPlan> {
     plan_of(rule_with(op(), action_without_hang()))
 }
 
+/// A fault plan for a property test over the user's own workload
+/// ([`Property`](super::Property)): a seed and one to three rules, each
+/// bounded so that any pool that retries gets through.
+///
+/// - **operations**: all eight (connect, execute, query, begin, commit,
+///   rollback, ping, close);
+/// - **actions**: an error of class disconnect, transient, constraint,
+///   statement or other (code `DBFAULT_INJECTED`), `disconnect`,
+///   `disconnect_after_apply`, or a delay of 1 to 200 ms (instant on the
+///   property test's clocks). Never `hang`;
+/// - **filters**: every rule fires at most 1 to 3 times (`times`), on the
+///   n-th call (`nth` 1 to 4) or every k-th (`every` 1 to 3) or every
+///   call, with a probability of 0.1 to 0.9 or always; statement regexes
+///   are not drawn (they would have to know the workload's SQL).
+///
+/// Shrinking removes rules, then filters, and lowers counts; the smallest
+/// plan that still fails is often one rule on one call.
+pub fn property_plan() -> impl Strategy<Value = FaultPlan> {
+    let rule = (
+        op(),
+        action_without_hang(),
+        1u64..=3,
+        prop::option::of(prop_oneof![(1u64..=4).prop_map(Err), (1u64..=3).prop_map(Ok)]),
+        prop::option::of(0.1f64..=0.9),
+    )
+        .prop_map(|(op, action, times, when, p)| {
+            let mut rule = Rule::on(op).action(action).times(times);
+            match when {
+                Some(Err(nth)) => rule = rule.nth(nth),
+                Some(Ok(every)) => rule = rule.every(every),
+                None => {}
+            }
+            if let Some(p) = p {
+                rule = rule.probability(p);
+            }
+            rule
+        });
+    (0u64..(i64::MAX as u64), prop::collection::vec(rule, 1..=3)).prop_map(|(seed, rules)| {
+        rules
+            .into_iter()
+            .fold(FaultPlan::new(seed), |plan, rule| plan.rule(rule))
+    })
+}
+
 fn plan_of(rule: impl Strategy<Value = Rule>) -> impl Strategy<Value = FaultPlan> {
     (0u64..(i64::MAX as u64), prop::collection::vec(rule, 0..=4)).prop_map(|(seed, rules)| {
         rules
@@ -221,6 +265,42 @@ mod tests {
                 .iter()
                 .any(|r| matches!(r.get_action(), Action::Hang))
         );
+    }
+
+    #[test]
+    fn the_property_plans_never_hang_and_every_rule_is_bounded() {
+        let plans = sample(property_plan(), 2000);
+        assert!(!plans.iter().any(hangs), "a property plan hangs");
+        for plan in &plans {
+            assert!((1..=3).contains(&plan.rules().len()), "{plan:?}");
+            for rule in plan.rules() {
+                let toml = FaultPlan::new(0).rule(rule.clone()).to_toml();
+                assert!(
+                    ["times = 1", "times = 2", "times = 3"]
+                        .iter()
+                        .any(|t| toml.contains(t)),
+                    "unbounded: {toml}"
+                );
+                assert!(!toml.contains("matching"), "{toml}");
+                if let Action::Delay(d) = rule.get_action() {
+                    assert!(*d <= Duration::from_millis(200), "{toml}");
+                }
+            }
+        }
+        for op in Op::ALL {
+            assert!(
+                plans.iter().any(|p| p.rules().iter().any(|r| r.op() == op)),
+                "{op:?} never drawn"
+            );
+        }
+        for name in ["error", "disconnect", "disconnect_after_apply", "delay"] {
+            assert!(
+                plans
+                    .iter()
+                    .any(|p| p.rules().iter().any(|r| r.get_action().name() == name)),
+                "{name} never drawn"
+            );
+        }
     }
 
     #[test]
