@@ -1,19 +1,15 @@
 //! `FaultyManager` around bb8 and deadpool managers of real rusqlite
 //! connections, on tokio's paused clock.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dbfault::{ErrorClass, EventKind, Faulted, Faults, FaultyManager, Journal, Op, Rule};
-use deadpool::managed::{self, Metrics, RecycleResult};
+use common::managers::{bb8_pool, deadpool_pool, open};
+use dbfault::{ErrorClass, EventKind, Faulted, Faults, Journal, Op, Rule};
 use deadpool_sync::SyncWrapper;
 use rusqlite::Connection;
-
-fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.execute_batch("PRAGMA journal_mode = WAL")?;
-    Ok(conn)
-}
 
 /// A database file with accounts 1 (100) and 2 (0).
 fn bank() -> (tempfile::TempDir, PathBuf) {
@@ -49,68 +45,6 @@ fn transfer(conn: &mut Connection, amount: i64) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// A bb8 manager of rusqlite connections, as a user would write one.
-#[derive(Debug)]
-struct Bb8Sqlite(PathBuf);
-
-impl bb8::ManageConnection for Bb8Sqlite {
-    type Connection = Connection;
-    type Error = rusqlite::Error;
-
-    async fn connect(&self) -> Result<Connection, rusqlite::Error> {
-        open(&self.0)
-    }
-
-    async fn is_valid(&self, conn: &mut Connection) -> Result<(), rusqlite::Error> {
-        conn.execute_batch("")
-    }
-
-    fn has_broken(&self, _: &mut Connection) -> bool {
-        false
-    }
-}
-
-async fn bb8_pool(path: &Path, faults: &Faults, size: u32) -> bb8::Pool<FaultyManager<Bb8Sqlite>> {
-    bb8::Pool::builder()
-        .max_size(size)
-        .connection_timeout(Duration::from_secs(5))
-        .build(FaultyManager::new(Bb8Sqlite(path.to_owned()), faults))
-        .await
-        .unwrap()
-}
-
-/// What deadpool-sqlite 0.14 does: rusqlite connections behind
-/// deadpool-sync's `SyncWrapper`, recycled with a trivial query.
-#[derive(Debug)]
-struct DeadpoolSqlite(PathBuf);
-
-impl managed::Manager for DeadpoolSqlite {
-    type Type = SyncWrapper<Connection>;
-    type Error = rusqlite::Error;
-
-    async fn create(&self) -> Result<Self::Type, rusqlite::Error> {
-        let path = self.0.clone();
-        SyncWrapper::new(deadpool::Runtime::Tokio1, move || open(&path)).await
-    }
-
-    async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<rusqlite::Error> {
-        let answer = conn
-            .interact(|conn| conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
-            .await
-            .map_err(|err| managed::RecycleError::message(err.to_string()))?;
-        answer.map(drop).map_err(managed::RecycleError::Backend)
-    }
-}
-
-type DeadpoolPool = managed::Pool<FaultyManager<DeadpoolSqlite>>;
-
-fn deadpool_pool(path: &Path, faults: &Faults, size: usize) -> DeadpoolPool {
-    managed::Pool::builder(FaultyManager::new(DeadpoolSqlite(path.to_owned()), faults))
-        .max_size(size)
-        .build()
-        .unwrap()
-}
-
 /// Runs `f` on a deadpool connection's rusqlite connection.
 async fn interact<R: Send + 'static>(
     conn: &Faulted<SyncWrapper<Connection>>,
@@ -123,7 +57,7 @@ async fn interact<R: Send + 'static>(
 async fn bb8_drops_what_a_restart_killed_and_recovers() {
     let (_dir, path) = bank();
     let faults = Faults::new();
-    let pool = bb8_pool(&path, &faults, 2).await;
+    let pool = bb8_pool(&path, &faults, 2).await.unwrap();
     let mut conn = pool.get().await.unwrap();
     let dead = conn.id();
     faults.restart();
@@ -143,7 +77,7 @@ async fn bb8_times_out_in_an_outage_and_the_cause_is_only_in_the_journal() {
     let (_dir, path) = bank();
     let journal = Journal::new();
     let faults = Faults::new().with_journal(journal.clone());
-    let pool = bb8_pool(&path, &faults, 1).await;
+    let pool = bb8_pool(&path, &faults, 1).await.unwrap();
     drop(pool.get().await.unwrap());
     faults.outage();
     let err = pool.get().await.unwrap_err();
@@ -164,7 +98,7 @@ async fn bb8_times_out_in_an_outage_and_the_cause_is_only_in_the_journal() {
 async fn bb8_replaces_a_connection_whose_validation_fails() {
     let (_dir, path) = bank();
     let faults = Faults::new();
-    let pool = bb8_pool(&path, &faults, 1).await;
+    let pool = bb8_pool(&path, &faults, 1).await.unwrap();
     let first = pool.get().await.unwrap().id();
     let ping = faults
         .arm(Rule::on(Op::Ping).times(1).error(ErrorClass::Transient))
@@ -182,7 +116,7 @@ async fn bb8_a_slow_connect_waits_on_tokios_clock() {
         .arm(Rule::on(Op::Connect).delay(Duration::from_secs(2)))
         .unwrap();
     let start = tokio::time::Instant::now();
-    let pool = bb8_pool(&path, &faults, 1).await;
+    let pool = bb8_pool(&path, &faults, 1).await.unwrap();
     drop(pool.get().await.unwrap());
     assert!(start.elapsed() >= Duration::from_secs(2));
 }
@@ -191,7 +125,7 @@ async fn bb8_a_slow_connect_waits_on_tokios_clock() {
 async fn bb8_hands_the_next_borrower_a_transaction_left_open() {
     let (_dir, path) = bank();
     let faults = Faults::new();
-    let pool = bb8_pool(&path, &faults, 1).await;
+    let pool = bb8_pool(&path, &faults, 1).await.unwrap();
     let conn = pool.get().await.unwrap();
     conn.execute_batch("BEGIN; UPDATE accounts SET balance = 0 WHERE id = 1;")
         .unwrap();
@@ -206,7 +140,7 @@ async fn bb8_hands_the_next_borrower_a_transaction_left_open() {
 async fn deadpool_drops_what_a_restart_killed_and_recovers() {
     let (_dir, path) = bank();
     let faults = Faults::new();
-    let pool = deadpool_pool(&path, &faults, 2);
+    let pool = deadpool_pool(&path, &faults, 2).unwrap();
     let conn = pool.get().await.unwrap();
     let dead = conn.id();
     faults.restart();
@@ -224,7 +158,7 @@ async fn deadpool_drops_what_a_restart_killed_and_recovers() {
 async fn deadpool_reports_the_refused_connect_itself() {
     let (_dir, path) = bank();
     let faults = Faults::new();
-    let pool = deadpool_pool(&path, &faults, 1);
+    let pool = deadpool_pool(&path, &faults, 1).unwrap();
     faults.outage();
     let err = pool.get().await.unwrap_err();
     assert!(err.to_string().contains("server is down"), "{err}");
@@ -236,7 +170,7 @@ async fn deadpool_reports_the_refused_connect_itself() {
 async fn deadpool_sqlites_connections_are_attached_a_cut_commit_reaches_them() {
     let (_dir, path) = bank();
     let faults = Faults::new();
-    let pool = deadpool_pool(&path, &faults, 1);
+    let pool = deadpool_pool(&path, &faults, 1).unwrap();
     let _cut = faults
         .arm(Rule::on(Op::Commit).times(1).disconnect_after_apply())
         .unwrap();
@@ -250,7 +184,7 @@ async fn deadpool_sqlites_connections_are_attached_a_cut_commit_reaches_them() {
 async fn deadpool_hands_the_next_borrower_a_transaction_left_open() {
     let (_dir, path) = bank();
     let faults = Faults::new();
-    let pool = deadpool_pool(&path, &faults, 1);
+    let pool = deadpool_pool(&path, &faults, 1).unwrap();
     let conn = pool.get().await.unwrap();
     interact(&conn, |c| {
         c.execute_batch("BEGIN; UPDATE accounts SET balance = 0 WHERE id = 1;")

@@ -26,11 +26,16 @@
 //! - [`driver`]: the driver contract, run by [`contract!`] over every
 //!   `Kind`, bare and under the fault layer.
 //!
+//! Beside them, [`managers`]: r2d2, bb8 and deadpool managers of plain
+//! rusqlite connections, as a user writes them.
+//!
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unreachable_pub, unused_imports, unused_macros)]
 
 pub mod driver;
 pub mod fault;
+#[cfg(feature = "sqlite")]
+pub mod managers;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod shells;
