@@ -5,13 +5,16 @@
 
 mod common;
 
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dbfault::testing::{Property, PropertyFailure, Recovers, Schema};
+use common::managers::{Bb8Sqlite, DeadpoolPool, DeadpoolSqlite, R2d2Sqlite, bb8_pool, deadpool_pool, open};
+use dbfault::testing::{AsyncRecovers, Property, PropertyFailure, PropertyReport, Recovers, Schema};
 use dbfault::{
     Action, AsyncDriver, AsyncEngine, Driver, Engine, ErrorKind, Faults, FaultyManager, MockServer, Op, Value,
 };
+use deadpool::managed;
 
 const LEDGER: &str = "CREATE TABLE ledger (account INTEGER PRIMARY KEY, balance INTEGER NOT NULL)";
 const SEED: &str = "INSERT INTO ledger (account, balance) VALUES (1, 100), (2, 100)";
@@ -289,99 +292,235 @@ fn bad_schema_input_is_an_error_naming_the_script_and_statement() {
     assert!(text.contains("no such table"), "{text}");
 }
 
-/// r2d2's manager of plain rusqlite connections on one file (what
-/// r2d2_sqlite's does).
-#[derive(Debug)]
-struct FileManager(PathBuf);
-
-impl r2d2::ManageConnection for FileManager {
-    type Connection = rusqlite::Connection;
-    type Error = rusqlite::Error;
-
-    fn connect(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
-        let conn = rusqlite::Connection::open(&self.0)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL")?;
-        Ok(conn)
-    }
-
-    fn is_valid(&self, conn: &mut rusqlite::Connection) -> Result<(), rusqlite::Error> {
-        conn.execute_batch("")
-    }
-
-    fn has_broken(&self, _: &mut rusqlite::Connection) -> bool {
-        false
-    }
-}
-
-/// The user's application: its database file and its r2d2 pool.
-struct App {
+/// The user's database file, holding the ledger.
+struct LedgerFile {
     _dir: tempfile::TempDir,
     path: PathBuf,
-    pool: r2d2::Pool<FaultyManager<FileManager>>,
 }
 
-impl App {
-    fn new(faults: &Faults) -> Result<App, Box<dyn std::error::Error>> {
+impl LedgerFile {
+    fn new() -> Result<LedgerFile, Box<dyn Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("ledger.db");
-        rusqlite::Connection::open(&path)?
-            .execute_batch(&format!("PRAGMA journal_mode = WAL; {LEDGER}; {SEED};"))?;
-        let pool = r2d2::Pool::builder()
-            .max_size(2)
-            .connection_timeout(Duration::from_secs(5))
-            .build(FaultyManager::new(FileManager(path.clone()), faults))?;
-        Ok(App {
-            _dir: dir,
-            path,
-            pool,
-        })
-    }
-
-    fn total(&self) -> Result<i64, rusqlite::Error> {
-        rusqlite::Connection::open(&self.path)?.query_row("SELECT sum(balance) FROM ledger", [], |r| r.get(0))
+        open(&path)?.execute_batch(&format!("{LEDGER}; {SEED};"))?;
+        Ok(LedgerFile { _dir: dir, path })
     }
 }
 
-impl Recovers for App {
+/// The user's application: its database file, its pool of plain rusqlite
+/// connections over `FaultyManager`, and the fault handle its tests keep.
+struct App<P> {
+    db: LedgerFile,
+    pool: P,
+    faults: Faults,
+}
+
+impl<P> App<P> {
+    fn new(db: LedgerFile, pool: P, faults: &Faults) -> App<P> {
+        App {
+            db,
+            pool,
+            faults: faults.clone(),
+        }
+    }
+}
+
+type R2d2Pool = r2d2::Pool<FaultyManager<R2d2Sqlite>>;
+type Bb8Pool = bb8::Pool<FaultyManager<Bb8Sqlite>>;
+
+fn r2d2_app(faults: &Faults) -> Result<App<R2d2Pool>, Box<dyn Error>> {
+    let db = LedgerFile::new()?;
+    let pool = r2d2::Pool::builder()
+        .max_size(2)
+        .connection_timeout(Duration::from_secs(5))
+        .build(FaultyManager::new(R2d2Sqlite(db.path.clone()), faults))?;
+    Ok(App::new(db, pool, faults))
+}
+
+async fn bb8_app(faults: &Faults) -> Result<App<Bb8Pool>, Box<dyn Error>> {
+    let db = LedgerFile::new()?;
+    let pool = bb8_pool(&db.path, faults, 2).await?;
+    Ok(App::new(db, pool, faults))
+}
+
+async fn deadpool_app(faults: &Faults) -> Result<App<DeadpoolPool>, Box<dyn Error>> {
+    let db = LedgerFile::new()?;
+    let pool = deadpool_pool(&db.path, faults, 2)?;
+    Ok(App::new(db, pool, faults))
+}
+
+impl<P: Recovers> Recovers for App<P> {
     fn fresh_checkout(&self) -> Result<(), String> {
         self.pool.fresh_checkout()
     }
 }
 
-fn app_conserved(app: &App) -> Result<(), String> {
-    match app.total() {
+impl<P: AsyncRecovers> AsyncRecovers for App<P> {
+    async fn fresh_checkout(&self) -> Result<(), String> {
+        self.pool.fresh_checkout().await
+    }
+}
+
+fn app_conserved<P>(app: &App<P>) -> Result<(), String> {
+    let total =
+        open(&app.db.path).and_then(|c| c.query_row("SELECT sum(balance) FROM ledger", [], |r| r.get(0)));
+    match total {
         Ok(200) => Ok(()),
         total => Err(format!("the total balance is {total:?}, not 200")),
     }
 }
 
-#[test]
-fn an_r2d2_pool_of_the_users_own_is_checked_the_same_way() {
-    let buggy = |app: &App| -> Result<(), Box<dyn std::error::Error>> {
-        let conn = app.pool.get()?;
-        conn.execute(DEBIT, [])?;
-        conn.execute(CREDIT, [])?;
-        Ok(())
-    };
-    let failure = property(48)
-        .with_faults(App::new, buggy, app_conserved)
-        .unwrap_err();
+async fn app_conserved_async<P>(app: &App<P>) -> Result<(), String> {
+    app_conserved(app)
+}
+
+/// The user's transfer, on a plain rusqlite connection.
+type Transfer = fn(&mut rusqlite::Connection) -> rusqlite::Result<()>;
+
+/// The bug: two statements, each committed on its own.
+fn two_autocommits(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.execute(DEBIT, [])?;
+    conn.execute(CREDIT, [])?;
+    Ok(())
+}
+
+/// The fix: both in one transaction.
+fn one_transaction(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(DEBIT, [])?;
+    tx.execute(CREDIT, [])?;
+    tx.commit()
+}
+
+/// What a property over the user's own pool must find in the bug: a
+/// plan, shrunk to one rule, under which money was lost.
+fn assert_own_pool_caught(result: Result<PropertyReport, PropertyFailure>) {
+    let failure = result.expect_err("the two autocommit statements were not caught");
     let text = failure.to_string();
     assert_eq!(failure.plan().map(|p| p.rules().len()), Some(1), "{text}");
     assert!(text.contains("the total balance is Ok(190)"), "{text}");
+}
 
-    let fixed = |app: &App| -> Result<(), Box<dyn std::error::Error>> {
-        let mut conn = app.pool.get()?;
-        let tx = conn.transaction()?;
-        tx.execute(DEBIT, [])?;
-        tx.execute(CREDIT, [])?;
-        tx.commit()?;
-        Ok(())
-    };
-    let report = property(48)
-        .with_faults(App::new, fixed, app_conserved)
-        .unwrap_or_else(|f| panic!("{f}"));
+/// What it must find in the fix: every case passed, and faults fired.
+fn assert_own_pool_passed(result: Result<PropertyReport, PropertyFailure>) {
+    let report = result.unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(report.cases, 49, "{report:?}");
     assert!(report.faults > 0, "{report:?}");
+}
+
+/// Runs the property over the bug, which it must catch, and over the fix,
+/// which must pass.
+fn catches_the_bug_and_passes_the_fix(run: impl Fn(Transfer) -> Result<PropertyReport, PropertyFailure>) {
+    assert_own_pool_caught(run(two_autocommits));
+    assert_own_pool_passed(run(one_transaction));
+}
+
+fn r2d2_transfer(app: &App<R2d2Pool>, transfer: Transfer) -> Result<(), Box<dyn Error>> {
+    let mut conn = app.pool.get()?;
+    Ok(transfer(&mut conn)?)
+}
+
+async fn bb8_transfer(app: &App<Bb8Pool>, transfer: Transfer) -> Result<(), Box<dyn Error>> {
+    let mut conn = app.pool.get().await?;
+    Ok(transfer(&mut conn)?)
+}
+
+async fn deadpool_transfer(app: &App<DeadpoolPool>, transfer: Transfer) -> Result<(), Box<dyn Error>> {
+    Ok(app.pool.get().await?.interact(transfer).await??)
+}
+
+#[test]
+fn an_r2d2_pool_of_the_users_own_is_checked_the_same_way() {
+    catches_the_bug_and_passes_the_fix(|transfer| {
+        property(48).with_faults(r2d2_app, |app| r2d2_transfer(app, transfer), app_conserved)
+    });
+}
+
+#[test]
+fn a_bb8_pool_of_the_users_own_is_checked_the_same_way() {
+    catches_the_bug_and_passes_the_fix(|transfer| {
+        let workload = async |app: &App<Bb8Pool>| bb8_transfer(app, transfer).await;
+        property(48).async_with_faults(bb8_app, workload, app_conserved_async)
+    });
+}
+
+#[test]
+fn a_deadpool_pool_of_the_users_own_is_checked_the_same_way() {
+    catches_the_bug_and_passes_the_fix(|transfer| {
+        let workload = async |app: &App<DeadpoolPool>| deadpool_transfer(app, transfer).await;
+        property(48).async_with_faults(deadpool_app, workload, app_conserved_async)
+    });
+}
+
+/// bb8's connection timeout and deadpool's wait timeout run on tokio's
+/// clock: on the property's paused runtime a checkout that waits for them
+/// waits in virtual time, and the case goes on at once.
+#[test]
+fn an_async_pools_own_timeouts_pass_in_virtual_time() {
+    let timed_out = |what: &str, waited: Duration, limit: u64| -> Result<(), String> {
+        if waited >= Duration::from_secs(limit) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} after {waited:?} of virtual time, before its {limit} s timeout"
+            ))
+        }
+    };
+    // In an outage, bb8 retries the refused connect until its 5 s
+    // connection timeout.
+    let bb8_outage = async |app: &App<Bb8Pool>| -> Result<(), String> {
+        let start = tokio::time::Instant::now();
+        app.faults.outage();
+        match app.pool.get().await {
+            Err(bb8::RunError::TimedOut) => timed_out("bb8 timed out", start.elapsed(), 5),
+            Err(bb8::RunError::User(e)) => Err(format!("bb8 answered {e} instead of timing out")),
+            Ok(_) => Err("bb8 handed out a connection in an outage".to_owned()),
+        }
+    };
+    property(0)
+        .async_with_faults(bb8_app, bb8_outage, app_conserved_async)
+        .unwrap_or_else(|f| panic!("{f}"));
+
+    // deadpool, its one connection held, waits its 30 s wait timeout.
+    let deadpool_timed = async |faults: &Faults| -> Result<App<DeadpoolPool>, Box<dyn Error>> {
+        let db = LedgerFile::new()?;
+        let pool = managed::Pool::builder(FaultyManager::new(DeadpoolSqlite(db.path.clone()), faults))
+            .max_size(1)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()?;
+        Ok(App::new(db, pool, faults))
+    };
+    let held = async |app: &App<DeadpoolPool>| -> Result<(), String> {
+        let _held = app.pool.get().await.map_err(|e| e.to_string())?;
+        let start = tokio::time::Instant::now();
+        match app.pool.get().await {
+            Err(managed::PoolError::Timeout(_)) => timed_out("deadpool timed out", start.elapsed(), 30),
+            Err(e) => Err(format!("deadpool answered {e} instead of timing out")),
+            Ok(_) => Err("deadpool handed out a connection it had not got".to_owned()),
+        }
+    };
+    property(0)
+        .async_with_faults(deadpool_timed, held, app_conserved_async)
+        .unwrap_or_else(|f| panic!("{f}"));
+}
+
+#[test]
+fn an_async_workload_over_the_users_own_pool_that_never_ends_fails() {
+    let failure = property(1)
+        .async_with_faults(
+            deadpool_app,
+            async |_: &App<DeadpoolPool>| std::future::pending::<Result<(), String>>().await,
+            app_conserved_async,
+        )
+        .unwrap_err();
+    assert!(
+        failure
+            .what()
+            .contains("the workload still ran after 3600s of virtual time"),
+        "{failure}"
+    );
+    assert!(failure.plan().is_none(), "the case without faults: {failure}");
 }
 
 #[cfg(feature = "postgres")]

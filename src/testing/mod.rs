@@ -23,7 +23,8 @@
 //!   your own workload and invariant — drawn fault plans that cannot hang,
 //!   shrunk on failure, printed with seed and TOML, saved plans replayed
 //!   first — on SQLite, PostgreSQL, the mock (sync and async) and a pool
-//!   of your own ([`Recovers`]).
+//!   of your own: r2d2 ([`Recovers`]), and on tokio bb8 or deadpool
+//!   (`AsyncRecovers`).
 //! - [`strategies`] (feature `proptest`): fault plans and workloads.
 //! - `fixtures` (feature `rstest`): rstest fixtures for a mock pool, a
 //!   SQLite pool on a fresh database (the bank, or a [`Schema`] of yours),
@@ -57,6 +58,8 @@ pub use model::{ModelFailure, Report, Target, check, check_with, replay, replay_
 pub use model::{PgTarget, check_postgres};
 #[cfg(feature = "postgres")]
 pub use pg::PgSchema;
+#[cfg(all(feature = "proptest", feature = "tokio"))]
+pub use property::AsyncRecovers;
 #[cfg(feature = "proptest")]
 pub use property::{Property, PropertyFailure, PropertyReport, Recovers};
 pub use schema::Schema;

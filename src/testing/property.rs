@@ -9,7 +9,8 @@
 //!   [`mock`](Property::mock), and their `async_` forms), or a function
 //!   that builds your own pool from a [`Faults`] handle, such as an r2d2
 //!   pool over [`FaultyManager`](crate::FaultyManager)
-//!   ([`with_faults`](Property::with_faults));
+//!   ([`with_faults`](Property::with_faults)), or a bb8 or deadpool pool
+//!   over it (`async_with_faults`, feature `tokio`);
 //! - **the workload**: your code, run once per case. Errors from injected
 //!   faults are expected: what the workload returns is ignored, except in
 //!   the first case, which runs with no fault armed and must succeed (so a
@@ -52,8 +53,10 @@
 //! tokio runtime, where a workload still waiting after an hour of virtual
 //! time fails the case instead of hanging it (on PostgreSQL, whose
 //! connections do real I/O, the runtime's clock runs, delays stay
-//! instant, and the bound is a minute). A pool of your own keeps its own
-//! timeouts: give it a short one.
+//! instant, and the bound is a minute). An r2d2 pool of your own keeps its
+//! own timeouts in real time: give it a short one. bb8's and deadpool's
+//! timeouts run on tokio's clock, so under `async_with_faults` they pass
+//! in virtual time and need no change.
 //!
 //! # Settings from the environment
 //!
@@ -249,6 +252,68 @@ impl<D: Driver> Recovers for Engine<D> {
     }
 }
 
+/// The async form of [`Recovers`], the recovery check of
+/// [`Property::async_with_faults`]: a fresh checkout that works once the
+/// plan is disarmed. Implemented for bb8's pool (feature `bb8`),
+/// deadpool's managed pool (feature `deadpool`) and dbfault's
+/// [`AsyncEngine`](crate::AsyncEngine); implement it for the type your
+/// build function returns (an application struct holding its pool) by
+/// checking out one connection and using it. An `async fn` in your impl
+/// is fine: the property runs it on a current-thread runtime, so the
+/// future need not be `Send`.
+#[cfg(feature = "tokio")]
+pub trait AsyncRecovers {
+    /// Checks out a connection and uses it once.
+    ///
+    /// # Errors
+    ///
+    /// Why the pool did not serve.
+    fn fresh_checkout(&self) -> impl Future<Output = Result<(), String>>;
+}
+
+#[cfg(feature = "bb8")]
+impl<M> AsyncRecovers for bb8::Pool<M>
+where
+    M: bb8::ManageConnection,
+    M::Error: fmt::Display,
+{
+    /// bb8 validates the connection at checkout (unless
+    /// `test_on_check_out` is off).
+    async fn fresh_checkout(&self) -> Result<(), String> {
+        match self.get().await {
+            Ok(_) => Ok(()),
+            Err(bb8::RunError::User(e)) => Err(e.to_string()),
+            Err(bb8::RunError::TimedOut) => Err("bb8 timed out (its connection_timeout) waiting for a \
+                                                 connection"
+                .to_owned()),
+        }
+    }
+}
+
+#[cfg(feature = "deadpool")]
+impl<M, W> AsyncRecovers for deadpool::managed::Pool<M, W>
+where
+    M: deadpool::managed::Manager,
+    M::Error: fmt::Display,
+    W: From<deadpool::managed::Object<M>>,
+{
+    /// deadpool recycles (validates) an idle connection at checkout.
+    async fn fresh_checkout(&self) -> Result<(), String> {
+        self.get().await.map(drop).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<D: crate::AsyncDriver> AsyncRecovers for crate::AsyncEngine<D> {
+    async fn fresh_checkout(&self) -> Result<(), String> {
+        let mut conn = self.connect().await.map_err(|e| e.to_string())?;
+        conn.execute("SELECT 1", &[])
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// How one case ended short of passing.
 enum Stop {
     /// A check failed.
@@ -266,6 +331,27 @@ fn fail(what: impl fmt::Display) -> Stop {
 /// The message of a failed check, with the journal's timeline.
 fn with_timeline(what: impl fmt::Display, journal: &Journal) -> Stop {
     Stop::Fail(format!("{what}\n\n{}", journal.timeline()))
+}
+
+/// What the workload returned: an error fails the case without faults
+/// only (so a typo in the SQL is not taken for a fault).
+fn check_ran<E: fmt::Display>(
+    plan: Option<&FaultPlan>,
+    ran: Result<(), E>,
+    journal: &Journal,
+) -> Result<(), Stop> {
+    match ran {
+        Err(e) if plan.is_none() => Err(with_timeline(
+            format!("the workload failed with no fault armed: {e}"),
+            journal,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The user's invariant failed.
+fn invariant_failed(e: impl fmt::Display, journal: &Journal) -> Stop {
+    with_timeline(format!("your invariant: {e}"), journal)
 }
 
 impl Property {
@@ -441,25 +527,11 @@ impl Property {
             let faults = Faults::new().with_journal(journal.clone());
             let system = build(&faults).map_err(|e| fail(format!("building the system under test: {e}")))?;
             let armed = arm(&faults, plan)?;
-            let ran = workload(&system);
-            if plan.is_none() {
-                ran.map_err(|e| {
-                    with_timeline(format!("the workload failed with no fault armed: {e}"), &journal)
-                })?;
-            }
+            check_ran(plan, workload(&system), &journal)?;
             let hits = armed.as_ref().map_or(0, crate::PlanGuard::hits);
             stop_faults(&faults, armed);
-            let mut last = String::new();
-            if !(0..RECOVERY_TRIES).any(|_| system.fresh_checkout().map_err(|e| last = e).is_ok()) {
-                return Err(with_timeline(
-                    format!(
-                        "recovery: the pool did not serve within {RECOVERY_TRIES} checkouts after the faults \
-                         stopped; the last said: {last}"
-                    ),
-                    &journal,
-                ));
-            }
-            invariant(&system).map_err(|e| with_timeline(format!("your invariant: {e}"), &journal))?;
+            serves_again(&system).map_err(|what| with_timeline(what, &journal))?;
+            invariant(&system).map_err(|e| invariant_failed(e, &journal))?;
             Ok(hits)
         })
     }
@@ -487,12 +559,7 @@ impl Property {
             let pool = Pool::new(driver, config).map_err(|e| fail(format!("the pool settings: {e}")))?;
             let engine = Engine::new(pool);
             let armed = arm(&faults, plan)?;
-            let ran = workload(&engine, &guard);
-            if plan.is_none() {
-                ran.map_err(|e| {
-                    with_timeline(format!("the workload failed with no fault armed: {e}"), &journal)
-                })?;
-            }
+            check_ran(plan, workload(&engine, &guard), &journal)?;
             let hits = armed.as_ref().map_or(0, crate::PlanGuard::hits);
             let mut inv = Invariants::new();
             inv.check_pool(engine.pool(), None)
@@ -501,8 +568,7 @@ impl Property {
             recover_sync(&engine).map_err(|what| with_timeline(what, &journal))?;
             inv.check_quiescent(engine.pool(), &journal)
                 .map_err(|v| with_timeline(v.broken().join("; "), &journal))?;
-            invariant(&engine, &guard)
-                .map_err(|e| with_timeline(format!("your invariant: {e}"), &journal))?;
+            invariant(&engine, &guard).map_err(|e| invariant_failed(e, &journal))?;
             Ok(hits)
         })
     }
@@ -717,6 +783,73 @@ impl Property {
         )
     }
 
+    /// [`with_faults`](Property::with_faults) for an async pool of your
+    /// own: a bb8 or deadpool pool over
+    /// [`FaultyManager::new(manager, faults)`](crate::FaultyManager::new),
+    /// or an application struct holding one. `build`, the workload and
+    /// the invariant are async closures (`async |faults: &Faults| ...`,
+    /// `async |app: &App| ...`) or `async fn`s taking a reference; after
+    /// the workload, with the faults disarmed,
+    /// [`AsyncRecovers::fresh_checkout`] must succeed within a few tries.
+    ///
+    /// Each case runs on a paused current-thread runtime of its own (so
+    /// call it from a plain `#[test]`, not from inside a runtime), dropped
+    /// at the end of the case with any task your pool left behind. A
+    /// build, workload, recovery check or invariant still running after an
+    /// hour of virtual time fails the case instead of hanging it.
+    ///
+    /// Your pool's own timeouts need no shortening: bb8's
+    /// `connection_timeout` and deadpool's `timeouts` (with
+    /// `Runtime::Tokio1`) are waited on tokio's clock, so on the paused
+    /// runtime they pass in virtual time, at once when every task waits.
+    /// A checkout that waits for a connection in an outage costs no real
+    /// time. bb8 keeps retrying a refused connect in the background until
+    /// `connection_timeout` of real time has passed (it measures that with
+    /// the system clock), sleeping on tokio's clock between tries; the
+    /// tries end once the plan is disarmed, or with the case's runtime.
+    /// deadpool without timeouts waits for a free connection for ever,
+    /// and the hour bounds that too.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_faults`](Property::with_faults); a step still running
+    /// after an hour of virtual time fails the case.
+    pub fn async_with_faults<S: AsyncRecovers, E0: fmt::Display, E1: fmt::Display, E2: fmt::Display>(
+        &self,
+        build: impl AsyncFn(&Faults) -> Result<S, E0>,
+        workload: impl AsyncFn(&S) -> Result<(), E1>,
+        invariant: impl AsyncFn(&S) -> Result<(), E2>,
+    ) -> Result<PropertyReport, PropertyFailure> {
+        self.drive(&|plan| {
+            // A runtime per case: the tasks a pool of the user's own
+            // spawns (bb8's connects, its reaper) go with it.
+            let shell = Shell::new(false).map_err(fail)?;
+            shell.runtime.block_on(async {
+                let journal = Journal::with_clock(shell.fault_clock());
+                let faults = Faults::new().with_journal(journal.clone());
+                let building = "building the system under test";
+                let system = shell
+                    .within(building, build(&faults), &journal)
+                    .await?
+                    .map_err(|e| with_timeline(format!("{building}: {e}"), &journal))?;
+                let armed = arm(&faults, plan)?;
+                let ran = shell.within("the workload", workload(&system), &journal).await?;
+                check_ran(plan, ran, &journal)?;
+                let hits = armed.as_ref().map_or(0, crate::PlanGuard::hits);
+                stop_faults(&faults, armed);
+                shell
+                    .within("the recovery check", serves_again_async(&system), &journal)
+                    .await?
+                    .map_err(|what| with_timeline(what, &journal))?;
+                shell
+                    .within("your invariant", invariant(&system), &journal)
+                    .await?
+                    .map_err(|e| invariant_failed(e, &journal))?;
+                Ok(hits)
+            })
+        })
+    }
+
     /// The tokio shell: as [`engine`](Property::engine), each case on one
     /// paused runtime.
     #[allow(clippy::type_complexity)]
@@ -727,28 +860,11 @@ impl Property {
         workload: &dyn Fn(crate::AsyncEngine<FaultyDriver<D>>, &G) -> BoxFuture<'f>,
         invariant: &dyn Fn(crate::AsyncEngine<FaultyDriver<D>>, &G) -> BoxFuture<'f>,
     ) -> Result<PropertyReport, PropertyFailure> {
-        let runtime = if real_io {
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
-        } else {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-        }
-        .map_err(|e| PropertyFailure::new(format!("building a runtime: {e}")))?;
-        // On a paused clock, an hour passes at once when every task waits;
-        // with real I/O the clock runs, and a minute is the bound.
-        let (limit, of) = if real_io {
-            (REAL_LIMIT, "real time")
-        } else {
-            (VIRTUAL_LIMIT, "virtual time")
-        };
+        let shell = Shell::new(real_io).map_err(PropertyFailure::new)?;
         self.drive(&|plan| {
-            runtime.block_on(async {
+            shell.runtime.block_on(async {
                 let (driver, guard) = setup().map_err(|e| fail(format!("setting up: {e}")))?;
-                // The fault layer's delays: tokio's clock when paused,
-                // else a manual clock (an instant advance).
-                let journal = Journal::with_clock(if real_io { Clock::manual() } else { Clock::tokio() });
+                let journal = Journal::with_clock(shell.fault_clock());
                 let driver = driver.with_journal(journal.clone());
                 let faults = driver.faults();
                 let config = self.config.clone().journal(journal.clone()).clock(Clock::tokio());
@@ -756,22 +872,10 @@ impl Property {
                     .map_err(|e| fail(format!("the pool settings: {e}")))?;
                 let engine = crate::AsyncEngine::new(pool);
                 let armed = arm(&faults, plan)?;
-                let ran = tokio::time::timeout(limit, workload(engine.clone(), &guard))
-                    .await
-                    .map_err(|_| {
-                        with_timeline(
-                            format!(
-                                "the workload still ran after {limit:?} of {of}: it waits on something \
-                                 nothing releases"
-                            ),
-                            &journal,
-                        )
-                    })?;
-                if plan.is_none() {
-                    ran.map_err(|e| {
-                        with_timeline(format!("the workload failed with no fault armed: {e}"), &journal)
-                    })?;
-                }
+                let ran = shell
+                    .within("the workload", workload(engine.clone(), &guard), &journal)
+                    .await?;
+                check_ran(plan, ran, &journal)?;
                 let hits = armed.as_ref().map_or(0, crate::PlanGuard::hits);
                 let mut inv = Invariants::new();
                 settle(engine.pool()).await;
@@ -784,17 +888,65 @@ impl Property {
                 settle(engine.pool()).await;
                 inv.check_quiescent(engine.pool(), &journal)
                     .map_err(|v| with_timeline(v.broken().join("; "), &journal))?;
-                tokio::time::timeout(limit, invariant(engine.clone(), &guard))
-                    .await
-                    .map_err(|_| {
-                        with_timeline(
-                            format!("your invariant still ran after {limit:?} of {of}"),
-                            &journal,
-                        )
-                    })?
-                    .map_err(|e| with_timeline(format!("your invariant: {e}"), &journal))?;
+                shell
+                    .within("your invariant", invariant(engine.clone(), &guard), &journal)
+                    .await?
+                    .map_err(|e| invariant_failed(e, &journal))?;
                 Ok(hits)
             })
+        })
+    }
+}
+
+/// The runtime of the async forms, and how long a step may take on it.
+#[cfg(feature = "tokio")]
+struct Shell {
+    runtime: tokio::runtime::Runtime,
+    real_io: bool,
+}
+
+#[cfg(feature = "tokio")]
+impl Shell {
+    /// A current-thread runtime, its clock paused unless the system does
+    /// real I/O (PostgreSQL).
+    fn new(real_io: bool) -> Result<Shell, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(!real_io)
+            .build()
+            .map_err(|e| format!("building a runtime: {e}"))?;
+        Ok(Shell { runtime, real_io })
+    }
+
+    /// The fault layer's clock: tokio's when paused, else a manual clock
+    /// (a delay is an instant advance).
+    fn fault_clock(&self) -> Clock {
+        if self.real_io {
+            Clock::manual()
+        } else {
+            Clock::tokio()
+        }
+    }
+
+    /// Runs `step`, failing the case if it still runs after the limit: on
+    /// a paused clock an hour, which passes at once when every task waits;
+    /// with real I/O the clock runs, and a minute.
+    async fn within<T>(
+        &self,
+        what: &str,
+        step: impl Future<Output = T>,
+        journal: &Journal,
+    ) -> Result<T, Stop> {
+        let (limit, of) = if self.real_io {
+            (REAL_LIMIT, "real time")
+        } else {
+            (VIRTUAL_LIMIT, "virtual time")
+        };
+        tokio::time::timeout(limit, step).await.map_err(|_| {
+            with_timeline(
+                format!("{what} still ran after {limit:?} of {of}: it waits on something nothing releases"),
+                journal,
+            )
         })
     }
 }
@@ -821,17 +973,41 @@ fn stop_faults(faults: &Faults, armed: Option<crate::PlanGuard>) {
     }
 }
 
+/// After the faults stopped: a fresh checkout works within a few tries.
+fn serves_again<S: Recovers>(system: &S) -> Result<(), String> {
+    let mut last = String::new();
+    if (0..RECOVERY_TRIES).any(|_| system.fresh_checkout().map_err(|e| last = e).is_ok()) {
+        Ok(())
+    } else {
+        Err(not_recovered(&last))
+    }
+}
+
+/// [`serves_again`] for the async pools.
+#[cfg(feature = "tokio")]
+async fn serves_again_async<S: AsyncRecovers>(system: &S) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..RECOVERY_TRIES {
+        match system.fresh_checkout().await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(not_recovered(&last))
+}
+
+fn not_recovered(last: &str) -> String {
+    format!(
+        "recovery: the pool did not serve within {RECOVERY_TRIES} checkouts after the faults stopped; the \
+         last said: {last}"
+    )
+}
+
 /// After the faults stopped: the pool serves within a few checkouts, then
 /// every idle connection is used once, so the dead ones are noticed and
 /// answered for before the quiescent check.
 fn recover_sync<D: Driver>(engine: &Engine<D>) -> Result<(), String> {
-    let mut last = String::new();
-    if !(0..RECOVERY_TRIES).any(|_| engine.fresh_checkout().map_err(|e| last = e).is_ok()) {
-        return Err(format!(
-            "recovery: the pool did not serve within {RECOVERY_TRIES} checkouts after the faults stopped; \
-             the last said: {last}"
-        ));
-    }
+    serves_again(engine)?;
     let idle = engine.pool().status().checked_in;
     let mut held = Vec::new();
     for _ in 0..idle {
@@ -848,26 +1024,7 @@ fn recover_sync<D: Driver>(engine: &Engine<D>) -> Result<(), String> {
 
 #[cfg(feature = "tokio")]
 async fn recover_async<D: crate::AsyncDriver>(engine: &crate::AsyncEngine<D>) -> Result<(), String> {
-    let mut last = String::new();
-    let mut served = false;
-    for _ in 0..RECOVERY_TRIES {
-        match engine.connect().await {
-            Ok(mut conn) => match conn.execute("SELECT 1", &[]).await {
-                Ok(_) => {
-                    served = true;
-                    break;
-                }
-                Err(e) => last = e.to_string(),
-            },
-            Err(e) => last = e.to_string(),
-        }
-    }
-    if !served {
-        return Err(format!(
-            "recovery: the pool did not serve within {RECOVERY_TRIES} checkouts after the faults stopped; \
-             the last said: {last}"
-        ));
-    }
+    serves_again_async(engine).await?;
     settle(engine.pool()).await;
     let idle = engine.pool().status().checked_in;
     let mut held = Vec::new();
