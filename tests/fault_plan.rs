@@ -221,6 +221,8 @@ fn the_largest_values_a_plan_holds_round_trip() {
     );
 }
 
+// Its strategies are the crate's own (feature `proptest`).
+#[cfg(feature = "proptest")]
 mod round_trip {
     use super::*;
     use dbfault::Action;
