@@ -133,3 +133,44 @@ pub fn diff(old: &str, new: &str) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_numbers_the_lines_that_differ_and_those_only_one_side_has() {
+        let lines = diff("a\nb\nc\n", "a\nB\nc\nd\n");
+        assert_eq!(lines, ["   2 - b", "   2 + B", "   4 + d"]);
+        assert!(diff("same\n", "same\n").is_empty());
+    }
+
+    #[test]
+    fn versions_come_from_the_lock_file_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("Cargo.lock");
+        std::fs::write(
+            &lock,
+            "version = 4\n[[package]]\nname = \"r2d2\"\nversion = \"0.8.10\"\n",
+        )
+        .unwrap();
+        assert_eq!(versions(&lock).unwrap()["r2d2"], "0.8.10");
+        std::fs::write(&lock, "[[package]]\nname = \"r2d2\"\n").unwrap();
+        let err = versions(&lock).unwrap_err();
+        assert!(err.contains("package #1 has no version"), "{err}");
+        assert!(err.contains("Cargo.lock"), "{err}");
+        let err = versions(&dir.path().join("missing.lock")).unwrap_err();
+        assert!(err.starts_with("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn a_crate_missing_from_the_lock_file_is_an_error_naming_it() {
+        let column = Column {
+            name: "r2d2",
+            crates: &["r2d2"],
+            cells: Vec::new(),
+        };
+        let err = render(&BTreeMap::new(), &[column]).unwrap_err();
+        assert_eq!(err, "r2d2 is not in conformance/Cargo.lock");
+    }
+}
