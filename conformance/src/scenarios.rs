@@ -63,7 +63,9 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "Pool-wide invalidation after a failover",
         about: "From the validation-off restart above: after the first statement failed on a \
                 dead connection, how many more dead connections the pool still handed out. \
-                **yes**: none, the pool dropped all of them at the first error.",
+                **yes**: none, the pool dropped all of them at the first error; **none \
+                handed out**: no statement failed at all, the pool found every dead \
+                connection before handing it out.",
     },
     Scenario {
         name: "One connection killed mid-transaction",
@@ -196,10 +198,10 @@ fn pings(s: &impl Subject) -> usize {
 fn restart_pair<T: Target>(target: &T, validate: bool) -> (Cell, Cell) {
     match restart(target, validate) {
         Ok((cell, failed)) => {
-            let failover = if failed <= 1 {
-                "yes".to_owned()
-            } else {
-                format!("no: {} more", failed - 1)
+            let failover = match failed {
+                0 => "none handed out".to_owned(),
+                1 => "yes".to_owned(),
+                n => format!("no: {} more", n - 1),
             };
             (Ok(cell), Ok(failover))
         }
