@@ -15,17 +15,23 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use pools::dbfault_pools::{DbfaultAsyncPool, DbfaultPool};
-use pools::pg::{Bb8Postgres, DeadpoolPostgres, PgEnv, R2d2Postgres};
+use pools::pg::{Bb8Postgres, DeadpoolPostgres, PgEnv, R2d2Postgres, SqlxPostgres};
 use pools::sqlite::{Bb8Sqlite, DeadpoolSqlite, R2d2Sqlite};
 use report::Column;
 use subject::Target;
 
 fn column<T: Target>(target: &T) -> Column {
-    eprintln!("conformance: {}", target.name());
+    let start = std::time::Instant::now();
+    let cells = scenarios::column(target);
+    eprintln!(
+        "conformance: {} ({:.1} s)",
+        target.name(),
+        start.elapsed().as_secs_f64()
+    );
     Column {
         name: target.name(),
         crates: target.crates(),
-        cells: scenarios::column(target),
+        cells,
     }
 }
 
@@ -69,6 +75,7 @@ fn main() -> ExitCode {
     columns.push(column(&R2d2Postgres(pg.clone())));
     columns.push(column(&Bb8Postgres(pg.clone())));
     columns.push(column(&DeadpoolPostgres(pg.clone())));
+    columns.push(column(&SqlxPostgres(pg.clone())));
     if let Some(env) = &pg {
         env.cleanup();
     }

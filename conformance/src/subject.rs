@@ -123,6 +123,14 @@ pub trait Subject {
     fn faults(&self) -> &Faults;
     /// The one journal of the pool, its manager and the fault layer.
     fn journal(&self) -> &Journal;
+    /// Waits until every connection given back is idle in the pool again
+    /// (a pool that checks a connection on its return does it in the
+    /// background).
+    fn settle(&self) {}
+    /// Whether the journal sees the pool's validations.
+    fn pings_counted(&self) -> bool {
+        true
+    }
     /// What the pool's connect answered in the outage, as text: the real
     /// cause a checkout's error should carry.
     fn cause(&self) -> String;

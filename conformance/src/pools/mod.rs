@@ -34,10 +34,8 @@ pub fn panic_while<T>(held: T) {
 
 /// Waits on the thread's clock until `done` holds (at most 10 s).
 pub fn until_blocking(done: &dyn Fn() -> bool) {
-    for _ in 0..10_000 {
-        if done() {
-            return;
-        }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -46,10 +44,8 @@ pub fn until_blocking(done: &dyn Fn() -> bool) {
 /// 10 s of it).
 pub fn until_async(rt: &tokio::runtime::Runtime, done: &dyn Fn() -> bool) {
     rt.block_on(async {
-        for _ in 0..10_000 {
-            if done() {
-                return;
-            }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });

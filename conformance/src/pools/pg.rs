@@ -654,3 +654,202 @@ impl Subject for DeadpoolPgSubject {
         self.wire.rows()
     }
 }
+
+// ---- sqlx ----
+
+/// sqlx 0.8's `PgPool`. Its validation (`test_before_acquire`) sends a
+/// protocol `Sync` message, not a statement, and sqlx has no manager to
+/// wrap: its pings are not counted.
+pub struct SqlxPostgres(pub Option<PgEnv>);
+
+pub struct SqlxSubject {
+    pool: InRt<sqlx::PgPool>,
+    options: sqlx::postgres::PgConnectOptions,
+    wire: Wire,
+}
+
+impl Target for SqlxPostgres {
+    type S = SqlxSubject;
+
+    fn name(&self) -> &'static str {
+        "sqlx"
+    }
+
+    fn crates(&self) -> &'static [&'static str] {
+        &["sqlx"]
+    }
+
+    fn build(&self, setup: Setup) -> Result<SqlxSubject, String> {
+        let wire = Wire::new(&self.0)?;
+        let base = &wire.env.0.config;
+        let mut options = sqlx::postgres::PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(wire.proxy.addr().port());
+        if let Some(user) = base.get_user() {
+            options = options.username(user);
+        }
+        if let Some(dbname) = base.get_dbname() {
+            options = options.database(dbname);
+        }
+        if let Some(password) = base.get_password() {
+            options = options.password(&String::from_utf8_lossy(password));
+        }
+        let pool = {
+            let _in = wire.rt().enter();
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(setup.size as u32)
+                .min_connections(0)
+                .test_before_acquire(setup.validate)
+                .acquire_timeout(setup.timeout)
+                .connect_lazy_with(options.clone())
+        };
+        Ok(SqlxSubject {
+            pool: InRt::new(pool, wire.rt()),
+            options,
+            wire,
+        })
+    }
+}
+
+fn sqlx_fail(err: &sqlx::Error) -> Fail {
+    let code = match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .map_or_else(|| "Database".to_owned(), |c| c.into_owned()),
+        sqlx::Error::PoolTimedOut => "PoolTimedOut".to_owned(),
+        sqlx::Error::PoolClosed => "PoolClosed".to_owned(),
+        sqlx::Error::Io(_) => "Io".to_owned(),
+        sqlx::Error::Protocol(_) => "Protocol".to_owned(),
+        _ => "sqlx::Error".to_owned(),
+    };
+    Fail::of(code, err)
+}
+
+type SqlxConn = sqlx::pool::PoolConnection<sqlx::Postgres>;
+
+impl SqlxSubject {
+    /// The one text column of `sql`'s first row.
+    fn text(&self, conn: &mut SqlxConn, sql: &str) -> Result<String, Fail> {
+        use sqlx::Row as _;
+        let row = self
+            .wire
+            .rt()
+            .block_on(sqlx::raw_sql(sql).fetch_one(&mut **conn))
+            .map_err(|e| sqlx_fail(&e))?;
+        row.try_get::<String, _>(0).map_err(|e| sqlx_fail(&e))
+    }
+}
+
+impl Subject for SqlxSubject {
+    type Conn = SqlxConn;
+
+    fn table(&self) -> &str {
+        &self.wire.env.0.table
+    }
+
+    fn checkout(&self) -> Result<Self::Conn, Fail> {
+        self.wire
+            .rt()
+            .block_on(self.pool.acquire())
+            .map_err(|e| sqlx_fail(&e))
+    }
+
+    fn exec(&self, conn: &mut Self::Conn, sql: &str) -> Result<(), Fail> {
+        self.wire
+            .rt()
+            .block_on(sqlx::raw_sql(sql).execute(&mut **conn))
+            .map(drop)
+            .map_err(|e| sqlx_fail(&e))
+    }
+
+    fn in_tx(&self, conn: &mut Self::Conn) -> Result<bool, Fail> {
+        let same = self.text(conn, "SELECT (now() = statement_timestamp())::text")?;
+        Ok(same == "false")
+    }
+
+    fn give_back(&self, conn: Self::Conn) {
+        let _in = self.wire.rt().enter();
+        drop(conn);
+    }
+
+    fn panic_holding(&self, conn: Self::Conn) {
+        let _in = self.wire.rt().enter();
+        panic_while(conn);
+    }
+
+    fn kill(&self, conn: &mut Self::Conn) {
+        let pid = self
+            .text(conn, "SELECT pg_backend_pid()::text")
+            .ok()
+            .and_then(|pid| pid.parse().ok());
+        self.wire.kill(pid);
+    }
+
+    fn restart(&self) {
+        self.wire.restart();
+    }
+
+    fn cancel(&self, conn: &mut Self::Conn, sql: &str) -> Option<()> {
+        self.wire.rt().block_on(async {
+            let _ = tokio::time::timeout(Duration::from_millis(50), sqlx::raw_sql(sql).execute(&mut **conn))
+                .await;
+        });
+        Some(())
+    }
+
+    fn background_checkout(&self, marker: &'static str) -> Joiner {
+        let pool = (*self.pool).clone();
+        let journal = self.wire.journal.clone();
+        let task = self.wire.rt().spawn(async move {
+            let conn = pool.acquire().await.map_err(|e| sqlx_fail(&e))?;
+            journal.record(None, EventKind::Checkout, marker);
+            drop(conn);
+            Ok(())
+        });
+        let rt = Arc::clone(self.wire.rt());
+        Box::new(move || {
+            rt.block_on(task)
+                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+        })
+    }
+
+    fn until(&self, done: &dyn Fn() -> bool) {
+        until_async(self.wire.rt(), done);
+    }
+
+    fn faults(&self) -> &Faults {
+        &self.wire.faults
+    }
+
+    fn journal(&self) -> &Journal {
+        &self.wire.journal
+    }
+
+    fn settle(&self) {
+        // sqlx pings each connection given back, on a task of its own,
+        // before it is idle again.
+        until_async(self.wire.rt(), &|| {
+            self.pool.num_idle() == self.pool.size() as usize
+        });
+    }
+
+    fn pings_counted(&self) -> bool {
+        false
+    }
+
+    fn cause(&self) -> String {
+        use sqlx::Connection as _;
+        match self
+            .wire
+            .rt()
+            .block_on(sqlx::PgConnection::connect_with(&self.options))
+        {
+            Ok(_) => "(the connect succeeded)".to_owned(),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    fn rows(&self) -> i64 {
+        self.wire.rows()
+    }
+}
