@@ -3,47 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::managers::{bb8_pool, deadpool_pool, open};
+use common::managers::{balance, bank, bb8_pool, deadpool_pool, transfer};
 use dbfault::{ErrorClass, EventKind, Faulted, Faults, Journal, Op, Rule};
 use deadpool_sync::SyncWrapper;
 use rusqlite::Connection;
-
-/// A database file with accounts 1 (100) and 2 (0).
-fn bank() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bank.db");
-    open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
-             INSERT INTO accounts VALUES (1, 100), (2, 0);",
-        )
-        .unwrap();
-    (dir, path)
-}
-
-fn balance(path: &Path, id: i64) -> i64 {
-    open(path)
-        .unwrap()
-        .query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| r.get(0))
-        .unwrap()
-}
-
-fn transfer(conn: &mut Connection, amount: i64) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    tx.execute(
-        "UPDATE accounts SET balance = balance - ?1 WHERE id = 1",
-        [amount],
-    )?;
-    tx.execute(
-        "UPDATE accounts SET balance = balance + ?1 WHERE id = 2",
-        [amount],
-    )?;
-    tx.commit()
-}
 
 /// Runs `f` on a deadpool connection's rusqlite connection.
 async fn interact<R: Send + 'static>(

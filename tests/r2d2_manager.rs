@@ -1,36 +1,14 @@
 //! `FaultyManager` around an r2d2 manager of plain rusqlite connections
 //! (the shape of r2d2_sqlite's `SqliteConnectionManager`).
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::managers::{R2d2Sqlite, balance, bank, transfer};
 use dbfault::testing::{ev, expect};
 use dbfault::{ErrorClass, EventKind, Faults, FaultyManager, Journal, JournalEvents, Op, Rule};
-use rusqlite::Connection;
-
-/// What r2d2_sqlite's manager does: open the file, validate with an empty
-/// batch, never report a connection broken.
-#[derive(Debug)]
-struct FileManager(PathBuf);
-
-impl r2d2::ManageConnection for FileManager {
-    type Connection = Connection;
-    type Error = rusqlite::Error;
-
-    fn connect(&self) -> Result<Connection, rusqlite::Error> {
-        let conn = Connection::open(&self.0)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL")?;
-        Ok(conn)
-    }
-
-    fn is_valid(&self, conn: &mut Connection) -> Result<(), rusqlite::Error> {
-        conn.execute_batch("")
-    }
-
-    fn has_broken(&self, _: &mut Connection) -> bool {
-        false
-    }
-}
 
 struct Bank {
     _dir: tempfile::TempDir,
@@ -39,20 +17,11 @@ struct Bank {
 
 impl Bank {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bank.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
-                 INSERT INTO accounts VALUES (1, 100), (2, 0);",
-            )
-            .unwrap();
+        let (dir, path) = bank();
         Bank { _dir: dir, path }
     }
 
-    fn pool(&self, faults: &Faults, journal: Option<&Journal>) -> r2d2::Pool<FaultyManager<FileManager>> {
+    fn pool(&self, faults: &Faults, journal: Option<&Journal>) -> r2d2::Pool<FaultyManager<R2d2Sqlite>> {
         let mut builder = r2d2::Pool::builder()
             .max_size(2)
             .connection_timeout(Duration::from_secs(5));
@@ -60,30 +29,13 @@ impl Bank {
             builder = builder.event_handler(Box::new(JournalEvents::new(journal)));
         }
         builder
-            .build(FaultyManager::new(FileManager(self.path.clone()), faults))
+            .build(FaultyManager::new(R2d2Sqlite(self.path.clone()), faults))
             .unwrap()
     }
 
     fn balance(&self, id: i64) -> i64 {
-        Connection::open(&self.path)
-            .unwrap()
-            .query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| r.get(0))
-            .unwrap()
+        balance(&self.path, id)
     }
-}
-
-/// The application's code: rusqlite's own API on a pooled connection.
-fn transfer(conn: &mut Connection, amount: i64) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    tx.execute(
-        "UPDATE accounts SET balance = balance - ?1 WHERE id = 1",
-        [amount],
-    )?;
-    tx.execute(
-        "UPDATE accounts SET balance = balance + ?1 WHERE id = 2",
-        [amount],
-    )?;
-    tx.commit()
 }
 
 #[test]
@@ -121,7 +73,7 @@ fn a_refused_connect_reaches_the_caller_as_r2d2s_last_error() {
         .max_size(1)
         .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(1))
-        .build(FaultyManager::new(FileManager(bank.path.clone()), &faults))
+        .build(FaultyManager::new(R2d2Sqlite(bank.path.clone()), &faults))
         .unwrap();
     faults.outage();
     let err = pool.get().unwrap_err();
@@ -216,7 +168,7 @@ fn a_slow_connect_waits_on_the_fault_clock() {
     let start = clock.now();
     let pool = r2d2::Pool::builder()
         .max_size(1)
-        .build(FaultyManager::new(FileManager(bank.path.clone()), &faults))
+        .build(FaultyManager::new(R2d2Sqlite(bank.path.clone()), &faults))
         .unwrap();
     drop(pool.get().unwrap());
     assert!(clock.now() - start >= Duration::from_secs(3));
@@ -233,7 +185,7 @@ fn a_connect_cut_after_it_opened_is_journaled_once_under_its_id() {
     let pool = r2d2::Pool::builder()
         .max_size(1)
         .min_idle(Some(0))
-        .build(FaultyManager::new(FileManager(bank.path.clone()), &faults))
+        .build(FaultyManager::new(R2d2Sqlite(bank.path.clone()), &faults))
         .unwrap();
     drop(pool.get().unwrap());
     assert_eq!(cut.hits(), 1);

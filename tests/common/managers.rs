@@ -108,3 +108,40 @@ pub fn deadpool_pool(path: &Path, faults: &Faults, size: usize) -> Result<Deadpo
         .max_size(size)
         .build()
 }
+
+/// A database file with accounts 1 (100) and 2 (0).
+pub fn bank() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bank.db");
+    open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+             INSERT INTO accounts VALUES (1, 100), (2, 0);",
+        )
+        .unwrap();
+    (dir, path)
+}
+
+/// What account `id` holds, read on a connection of its own.
+pub fn balance(path: &Path, id: i64) -> i64 {
+    open(path)
+        .unwrap()
+        .query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap()
+}
+
+/// The user's transfer of `amount` from account 1 to 2: rusqlite's own
+/// API, one transaction.
+pub fn transfer(conn: &mut Connection, amount: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE accounts SET balance = balance - ?1 WHERE id = 1",
+        [amount],
+    )?;
+    tx.execute(
+        "UPDATE accounts SET balance = balance + ?1 WHERE id = 2",
+        [amount],
+    )?;
+    tx.commit()
+}
