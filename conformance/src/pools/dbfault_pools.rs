@@ -1,11 +1,12 @@
 //! This crate's own `Pool` and `AsyncPool`, each under its `Engine`, over
 //! SQLite through the `FaultyDriver`.
 
+use super::{checkout_on_task, checkout_on_thread};
 use std::sync::Arc;
 
 use dbfault::{
-    AsyncEngine, AsyncEngineConnection, AsyncPool, Blocking, Clock, Engine, EngineConnection, EventKind,
-    Faults, FaultyDriver, Journal, Pool, PoolConfig, SqliteDriver,
+    AsyncEngine, AsyncEngineConnection, AsyncPool, Blocking, Clock, Engine, EngineConnection, Faults,
+    FaultyDriver, Journal, Pool, PoolConfig, SqliteDriver,
 };
 use tokio::runtime::Runtime;
 
@@ -160,17 +161,8 @@ impl Subject for PoolSubject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let engine = self.engine.clone();
-        let journal = self.db.journal.clone();
-        let thread = std::thread::spawn(move || {
-            let conn = engine.connect().map_err(|e| dbfault_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        Box::new(move || {
-            thread
-                .join()
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout thread panicked")))
+        checkout_on_thread(self.db.journal.clone(), marker, move || {
+            engine.connect().map_err(|e| dbfault_fail(&e))
         })
     }
 
@@ -304,17 +296,8 @@ impl Subject for AsyncSubject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let engine = self.engine.clone();
-        let journal = self.db.journal.clone();
-        let task = self.rt.spawn(async move {
-            let conn = engine.connect().await.map_err(|e| dbfault_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        let rt = Arc::clone(&self.rt);
-        Box::new(move || {
-            rt.block_on(task)
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+        checkout_on_task(&self.rt, self.db.journal.clone(), marker, async move {
+            engine.connect().await.map_err(|e| dbfault_fail(&e))
         })
     }
 

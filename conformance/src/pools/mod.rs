@@ -127,3 +127,45 @@ impl<T> Drop for InRt<T> {
         drop(self.value.take());
     }
 }
+
+/// A checkout on a thread of its own: `checkout` waits for a connection,
+/// which is journaled as a checkout marked `marker`, then dropped. The
+/// joiner waits for the thread.
+pub fn checkout_on_thread<C>(
+    journal: dbfault::Journal,
+    marker: &'static str,
+    checkout: impl FnOnce() -> Result<C, Fail> + Send + 'static,
+) -> crate::subject::Joiner {
+    let thread = std::thread::spawn(move || {
+        let conn = checkout()?;
+        journal.record(None, dbfault::EventKind::Checkout, marker);
+        drop(conn);
+        Ok(())
+    });
+    Box::new(move || {
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout thread panicked")))
+    })
+}
+
+/// [`checkout_on_thread`] as a task on `rt`; the joiner drives `rt` until
+/// the task ends.
+pub fn checkout_on_task<C: Send + 'static>(
+    rt: &Arc<tokio::runtime::Runtime>,
+    journal: dbfault::Journal,
+    marker: &'static str,
+    checkout: impl std::future::Future<Output = Result<C, Fail>> + Send + 'static,
+) -> crate::subject::Joiner {
+    let task = rt.spawn(async move {
+        let conn = checkout.await?;
+        journal.record(None, dbfault::EventKind::Checkout, marker);
+        drop(conn);
+        Ok(())
+    });
+    let rt = Arc::clone(rt);
+    Box::new(move || {
+        rt.block_on(task)
+            .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+    })
+}

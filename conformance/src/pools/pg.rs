@@ -4,6 +4,7 @@
 //! it only journals each validation, so the pings are counted; every
 //! fault is the proxy's, on the wire.
 
+use super::{checkout_on_task, checkout_on_thread};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -323,17 +324,8 @@ impl Subject for R2d2PgSubject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let pool = self.pool.clone();
-        let journal = self.wire.journal.clone();
-        let thread = std::thread::spawn(move || {
-            let conn = pool.get().map_err(|e| r2d2_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        Box::new(move || {
-            thread
-                .join()
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout thread panicked")))
+        checkout_on_thread(self.wire.journal.clone(), marker, move || {
+            pool.get().map_err(|e| r2d2_fail(&e))
         })
     }
 
@@ -466,17 +458,8 @@ impl Subject for Bb8PgSubject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let pool = self.pool.clone();
-        let journal = self.wire.journal.clone();
-        let task = self.wire.rt().spawn(async move {
-            let conn = pool.get().await.map_err(|e| bb8_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        let rt = Arc::clone(self.wire.rt());
-        Box::new(move || {
-            rt.block_on(task)
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+        checkout_on_task(self.wire.rt(), self.wire.journal.clone(), marker, async move {
+            pool.get_owned().await.map_err(|e| bb8_fail(&e))
         })
     }
 
@@ -620,17 +603,8 @@ impl Subject for DeadpoolPgSubject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let pool = self.pool.clone();
-        let journal = self.wire.journal.clone();
-        let task = self.wire.rt().spawn(async move {
-            let conn = pool.get().await.map_err(|e| deadpool_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        let rt = Arc::clone(self.wire.rt());
-        Box::new(move || {
-            rt.block_on(task)
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+        checkout_on_task(self.wire.rt(), self.wire.journal.clone(), marker, async move {
+            pool.get().await.map_err(|e| deadpool_fail(&e))
         })
     }
 
@@ -799,17 +773,8 @@ impl Subject for SqlxSubject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let pool = (*self.pool).clone();
-        let journal = self.wire.journal.clone();
-        let task = self.wire.rt().spawn(async move {
-            let conn = pool.acquire().await.map_err(|e| sqlx_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        let rt = Arc::clone(self.wire.rt());
-        Box::new(move || {
-            rt.block_on(task)
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+        checkout_on_task(self.wire.rt(), self.wire.journal.clone(), marker, async move {
+            pool.acquire().await.map_err(|e| sqlx_fail(&e))
         })
     }
 

@@ -2,10 +2,11 @@
 //! would) and deadpool-sqlite, each around dbfault's `FaultyManager`
 //! over one SQLite database file in WAL mode.
 
+use super::{checkout_on_task, checkout_on_thread};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dbfault::{EventKind, Faults, FaultyManager, Journal};
+use dbfault::{Faults, FaultyManager, Journal};
 use rusqlite::Connection;
 use tokio::runtime::Runtime;
 
@@ -132,17 +133,8 @@ impl Subject for R2d2Subject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let pool = self.pool.clone();
-        let journal = self.db.journal.clone();
-        let thread = std::thread::spawn(move || {
-            let conn = pool.get().map_err(|e| r2d2_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        Box::new(move || {
-            thread
-                .join()
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout thread panicked")))
+        checkout_on_thread(self.db.journal.clone(), marker, move || {
+            pool.get().map_err(|e| r2d2_fail(&e))
         })
     }
 
@@ -281,17 +273,8 @@ impl Subject for Bb8Subject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let pool = self.pool.clone();
-        let journal = self.db.journal.clone();
-        let task = self.rt.spawn(async move {
-            let conn = pool.get().await.map_err(|e| bb8_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        let rt = Arc::clone(&self.rt);
-        Box::new(move || {
-            rt.block_on(task)
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+        checkout_on_task(&self.rt, self.db.journal.clone(), marker, async move {
+            pool.get_owned().await.map_err(|e| bb8_fail(&e))
         })
     }
 
@@ -424,17 +407,8 @@ impl Subject for DeadpoolSubject {
 
     fn background_checkout(&self, marker: &'static str) -> Joiner {
         let pool = self.pool.clone();
-        let journal = self.db.journal.clone();
-        let task = self.rt.spawn(async move {
-            let conn = pool.get().await.map_err(|e| deadpool_fail(&e))?;
-            journal.record(None, EventKind::Checkout, marker);
-            drop(conn);
-            Ok(())
-        });
-        let rt = Arc::clone(&self.rt);
-        Box::new(move || {
-            rt.block_on(task)
-                .unwrap_or_else(|_| Err(Fail::new("panic", "the checkout task panicked")))
+        checkout_on_task(&self.rt, self.db.journal.clone(), marker, async move {
+            pool.get().await.map_err(|e| deadpool_fail(&e))
         })
     }
 
