@@ -87,6 +87,14 @@ fn code(err: &tokio_postgres::Error) -> Option<&SqlState> {
     err.as_db_error().map(|db| db.code())
 }
 
+/// Drops a test's table, on the direct connection.
+async fn drop_table(direct: &Client, table: &str) {
+    direct
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}
+
 /// Sets up the proxy, a direct client, a client through the proxy and a
 /// table; `None` when there is no server.
 async fn setup(faults: &Faults) -> Option<(FaultProxy, Client, Client, String)> {
@@ -122,10 +130,7 @@ async fn unchanged_clients_work_through_the_proxy() {
     );
     tx.commit().await.unwrap();
     assert_eq!(count(&direct, &table).await, 2);
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,10 +166,7 @@ async fn an_injected_error_fails_the_servers_transaction_too() {
     assert_eq!(code(&err), Some(&SqlState::IN_FAILED_SQL_TRANSACTION), "{err}");
     tx.commit().await.unwrap();
     assert_eq!(count(&direct, &table).await, 0, "nothing applied");
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,10 +185,7 @@ async fn an_injected_error_on_a_simple_query_names_the_rules_sqlstate() {
     assert_eq!(code(&err), Some(&SqlState::UNIQUE_VIOLATION), "{err}");
     assert_eq!(err.as_db_error().unwrap().message(), "duplicate key");
     assert_eq!(count(&direct, &table).await, 0);
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,10 +203,7 @@ async fn a_commit_cut_after_the_server_applied_it_is_in_the_database() {
     assert!(err.is_closed() || err.as_db_error().is_none(), "{err}");
     assert!(client.is_closed());
     assert_eq!(count(&direct, &table).await, 1, "applied");
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,10 +229,7 @@ async fn a_disconnect_is_a_terminated_backend_and_rolls_back() {
     );
     // The server saw the socket close and rolled back.
     assert_eq!(count(&direct, &table).await, 0);
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,10 +257,7 @@ async fn kill_outage_and_restore_reach_proxied_connections() {
     let text = journal.to_text();
     assert!(text.contains("backend pid"), "{text}");
     assert!(text.contains("refused: outage"), "{text}");
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,10 +295,7 @@ async fn a_delay_holds_the_statement_on_the_fault_clock() {
         .await
         .unwrap();
     assert_eq!(clock.now() - before, Duration::from_secs(30));
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,10 +335,7 @@ async fn garbage_from_a_client_closes_that_connection_alone() {
             .contains("malformed message from the client: startup packet length")),
         "{closes:?}"
     );
-    direct
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&direct, &table).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
