@@ -348,11 +348,9 @@ impl Shared {
     }
 
     /// Journals an event of a connection this fault layer made or
-    /// attached (a faulty pool manager's connects and pings).
-    #[cfg_attr(
-        not(any(feature = "r2d2", feature = "bb8", feature = "deadpool")),
-        allow(dead_code)
-    )]
+    /// attached (a faulty pool manager's connects and pings), or a
+    /// server-side fault; nothing, without taking the lock, when there is
+    /// no journal.
     #[inline]
     pub(crate) fn record(&self, conn: Option<ConnId>, kind: EventKind, detail: String) {
         if self.journaled.load(Ordering::Acquire) {
@@ -360,10 +358,6 @@ impl Shared {
         }
     }
 
-    #[cfg_attr(
-        not(any(feature = "r2d2", feature = "bb8", feature = "deadpool")),
-        allow(dead_code)
-    )]
     fn record_journaled(&self, conn: Option<ConnId>, kind: EventKind, detail: String) {
         if let Some(journal) = &lock(&self.state).journal {
             journal.record(conn, kind, detail);
@@ -372,12 +366,7 @@ impl Shared {
 
     /// Journals a server-side fault that no rule caused.
     pub(crate) fn journal(&self, conn: Option<ConnId>, detail: String) {
-        if !self.journaled.load(Ordering::Acquire) {
-            return;
-        }
-        if let Some(journal) = &lock(&self.state).journal {
-            journal.record(conn, EventKind::Fault, detail);
-        }
+        self.record(conn, EventKind::Fault, detail);
     }
 
     fn wake(&self) {
