@@ -76,16 +76,24 @@ impl<W: Notify> Woken<W> {
     }
 }
 
-/// The core and the wake handles of the checkouts waiting in it.
+/// The core and the wake handles of the checkouts waiting in it. The core
+/// first, next to the lock word (`repr(C)`; see [`Core`]).
+#[repr(C)]
 pub(crate) struct State<C, W> {
     pub(crate) core: Core<C>,
     /// By waiter: many checkouts may wait at once.
     pub(crate) wakers: HashMap<WaiterId, W, BuildHasherDefault<WaiterHasher>>,
 }
 
+/// Keeps what it holds on cache lines of its own (128 bytes: two lines,
+/// for the adjacent-line prefetcher), so threads taking the pool's lock do
+/// not also contend for the line of the fields beside it.
+#[repr(align(128))]
+struct Aligned<T>(T);
+
 /// A shell's state, shared by its handles.
 pub(crate) struct Shared<C, W> {
-    state: Mutex<State<C, W>>,
+    state: Aligned<Mutex<State<C, W>>>,
     pub(crate) journal: Option<Journal>,
     pub(crate) clock: Clock,
     pub(crate) dialect: Arc<dyn Dialect>,
@@ -106,10 +114,10 @@ impl<C, W: Notify> Shared<C, W> {
         Shared {
             uses_time: core.uses_time(),
             epoch: clock.now(),
-            state: Mutex::new(State {
+            state: Aligned(Mutex::new(State {
                 core,
                 wakers: HashMap::default(),
-            }),
+            })),
             journal: config.journal.clone(),
             clock,
             dialect,
@@ -118,7 +126,7 @@ impl<C, W: Notify> Shared<C, W> {
 
     #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<C, W>> {
-        lock(&self.state)
+        lock(&self.state.0)
     }
 
     /// The `now` to give the core: the clock's when the core uses it
@@ -173,21 +181,26 @@ impl<C, W: Notify> Shared<C, W> {
     /// A checkout's first decision; a wait's timeout starts at `wait_now`.
     #[inline]
     pub(crate) fn checkout(&self, wait_now: impl FnOnce() -> Instant) -> Io<C> {
-        self.checkout_timed(wait_now).0
+        self.checkout_timed(wait_now, &mut None)
     }
 
-    /// [`checkout`](Shared::checkout), with the deadline of the wait it
-    /// may start (`None`: no wait, or one that never times out).
+    /// [`checkout`](Shared::checkout), writing to `deadline` the deadline
+    /// of the wait it may start (left `None`: no wait, or one that never
+    /// times out). An out-parameter rather than a returned pair: the pair
+    /// made every checkout copy its `Io` once more.
     #[inline]
-    pub(crate) fn checkout_timed(&self, wait_now: impl FnOnce() -> Instant) -> (Io<C>, Option<Instant>) {
+    pub(crate) fn checkout_timed(
+        &self,
+        wait_now: impl FnOnce() -> Instant,
+        deadline: &mut Option<Instant>,
+    ) -> Io<C> {
         let now = self.now();
         self.with(|core| {
             let io = core.checkout(now);
-            let deadline = match io {
-                Io::Wait(id) => core.wait_from(id, wait_now()),
-                _ => None,
-            };
-            (io, deadline)
+            if let Io::Wait(id) = io {
+                *deadline = core.wait_from(id, wait_now());
+            }
+            io
         })
     }
 

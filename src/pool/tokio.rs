@@ -68,27 +68,33 @@ impl<D: AsyncDriver> AsyncPool<D> {
     pub async fn get(&self) -> Result<AsyncPooledConnection<D>> {
         let inner = &*self.inner;
         loop {
-            let (io, deadline) = inner.sh.checkout_timed(|| inner.wait_now());
-            let io = match io {
-                Io::Wait(id) => inner.wait(id, deadline).await,
+            // The usual case has nothing to await and returns from the
+            // first match. The rare paths that await the driver are boxed:
+            // inline, they would make every `get()` future (and every task
+            // that holds one) three times larger.
+            let mut deadline = None;
+            let io = match inner.sh.checkout_timed(|| inner.wait_now(), &mut deadline) {
+                Io::HandOut(conn, meta) if !conn.in_transaction() => return Ok(self.hand_out(conn, meta)),
+                Io::Wait(id) => match inner.wait(id, deadline).await {
+                    Io::HandOut(conn, meta) if !conn.in_transaction() => return Ok(self.hand_out(conn, meta)),
+                    io => io,
+                },
                 io => io,
             };
-            // The usual case has nothing to await. The rare paths that
-            // await the driver are boxed: inline, they would make every
-            // `get()` future (and every task that holds one) three times
-            // larger.
-            let found = match io {
-                Io::HandOut(conn, meta) if !conn.in_transaction() => Some((conn, meta)),
-                io => Box::pin(inner.drive(io)).await?,
-            };
-            if let Some((conn, meta)) = found {
-                return Ok(AsyncPooledConnection {
-                    pool: self.clone(),
-                    conn: Some(conn),
-                    meta,
-                    detached: false,
-                });
+            if let Some((conn, meta)) = Box::pin(inner.drive(io)).await? {
+                return Ok(self.hand_out(conn, meta));
             }
+        }
+    }
+
+    /// The checked-out connection `get` returns.
+    #[inline]
+    fn hand_out(&self, conn: D::Connection, meta: Meta) -> AsyncPooledConnection<D> {
+        AsyncPooledConnection {
+            pool: self.clone(),
+            conn: Some(conn),
+            meta,
+            detached: false,
         }
     }
 
@@ -275,6 +281,34 @@ impl<D: AsyncDriver> AsyncPooledConnection<D> {
             _ = inner.drive(io).await;
         }
     }
+
+    /// A return the core wants reset. `Drop` cannot await: the reset runs
+    /// on a task, the connection still counted out, so no one else can get
+    /// it before it is clean. Without a runtime it is checked in dirty and
+    /// the next checkout rolls it back. Out of line: most returns are clean.
+    #[cold]
+    #[inline(never)]
+    fn reset_on_task(&self, conn: D::Connection, meta: Meta, phase: Phase, now: Instant) {
+        let sh = &self.pool.inner.sh;
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                // The guard exists before the task does: a task dropped
+                // before it first runs (runtime shutdown) still gives the
+                // slot back, invalidating the connection.
+                let pool = self.pool.clone();
+                let guard = Guard::new(conn, move |c| {
+                    drop(c);
+                    pool.inner.sh.abandon(Held::Out(meta));
+                });
+                let pool = self.pool.clone();
+                handle.spawn(async move {
+                    let io = Io::Reset(guard.disarm(), meta, phase);
+                    _ = pool.inner.drive(io).await;
+                });
+            }
+            Err(_) => sh.close_now(sh.with(|core| core.left_open(conn, meta, now))),
+        }
+    }
 }
 
 impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
@@ -290,31 +324,11 @@ impl<D: AsyncDriver> Drop for AsyncPooledConnection<D> {
             return sh.close_detached(&meta, Ok(()));
         }
         let (dirty, now) = (conn.in_transaction(), sh.now());
-        let io = match sh.with(|core| core.returned(conn, meta, dirty, now)) {
-            // Drop cannot await: reset on a task, the connection still
-            // counted out, so no one else can get it before it is clean.
-            Io::Reset(conn, meta, phase) => match tokio::runtime::Handle::try_current() {
-                Ok(handle) => {
-                    // The guard exists before the task does: a task dropped
-                    // before it first runs (runtime shutdown) still gives
-                    // the slot back, invalidating the connection.
-                    let pool = self.pool.clone();
-                    let guard = Guard::new(conn, move |c| {
-                        drop(c);
-                        pool.inner.sh.abandon(Held::Out(meta));
-                    });
-                    let pool = self.pool.clone();
-                    handle.spawn(async move {
-                        let io = Io::Reset(guard.disarm(), meta, phase);
-                        _ = pool.inner.drive(io).await;
-                    });
-                    return;
-                }
-                // No runtime: checked in dirty; the next checkout rolls back.
-                Err(_) => sh.with(|core| core.left_open(conn, meta, now)),
-            },
-            io => io,
-        };
-        sh.close_now(io);
+        match sh.with(|core| core.returned(conn, meta, dirty, now)) {
+            // Checked in: the usual return.
+            Io::Done => {}
+            Io::Reset(conn, meta, phase) => self.reset_on_task(conn, meta, phase, now),
+            io => sh.close_now(io),
+        }
     }
 }
