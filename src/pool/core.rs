@@ -151,8 +151,9 @@ impl PoolStatus {
     }
 }
 
-/// Settings the core decides with. `repr(C)`: the flags and the size every
-/// checkout and return reads come first (see [`Core`]).
+/// Settings the core decides with. `repr(C)`, its flags first: they fall
+/// within the lock's block, right after the core's hot fields (see
+/// [`Core`]).
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub(crate) struct CoreConfig {
@@ -1541,6 +1542,10 @@ mod tests {
                 offset_of!(C, is_broken) + size_of::<fn(&u64) -> bool>(),
             ),
             ("journaling", offset_of!(C, journaling) + size_of::<bool>()),
+            (
+                "cfg.lifo, cfg.pre_ping, cfg.reset",
+                offset_of!(C, cfg) + offset_of!(CoreConfig, reset) + size_of::<ResetOnReturn>(),
+            ),
         ];
         for (field, end) in ends {
             assert!(

@@ -73,13 +73,14 @@ impl<D: AsyncDriver> AsyncPool<D> {
             // inline, they would make every `get()` future (and every task
             // that holds one) three times larger.
             let mut deadline = None;
-            let io = match inner.sh.checkout_timed(|| inner.wait_now(), &mut deadline) {
-                Io::HandOut(conn, meta) if !conn.in_transaction() => return Ok(self.hand_out(conn, meta)),
-                Io::Wait(id) => match inner.wait(id, deadline).await {
+            let mut io = inner.sh.checkout_timed(|| inner.wait_now(), &mut deadline);
+            // A wait's grant is looked at like a checkout's first answer.
+            let io = loop {
+                io = match io {
                     Io::HandOut(conn, meta) if !conn.in_transaction() => return Ok(self.hand_out(conn, meta)),
-                    io => io,
-                },
-                io => io,
+                    Io::Wait(id) => inner.wait(id, deadline).await,
+                    io => break io,
+                };
             };
             if let Some((conn, meta)) = Box::pin(inner.drive(io)).await? {
                 return Ok(self.hand_out(conn, meta));
